@@ -1,0 +1,1 @@
+"""Accounts: the state table (states.py) and the actions on it (service.py)."""

