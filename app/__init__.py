@@ -41,7 +41,6 @@ def create_app(config: Mapping | None = None) -> Flask:
         path = os.path.join(app.instance_path, "mooch.db")
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
 
-
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
     mail.init_app(app)

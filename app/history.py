@@ -43,7 +43,5 @@ def record_step(
         to = recipient(role)
         chosen = notifier_for(to, notifier) if to is not None else None
         if chosen:
-            sent.append(
-                outbox.record(chosen, to, loan=loan or mail_about, audit_event=audit)
-            )
+            sent.append(outbox.record(chosen, to, loan=loan or mail_about, audit_event=audit))
     return audit, sent

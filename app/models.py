@@ -30,7 +30,7 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
@@ -83,7 +83,7 @@ class Loan(db.Model):
         back_populates="loan", order_by="Notification.id", viewonly=True
     )
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
     def role_of(self, user: User) -> str | None:
         if user.id == self.lender_id:

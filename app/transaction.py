@@ -1,37 +1,36 @@
-"""Committing a change, with concurrent-change failures turned into Conflict."""
+"""One service action, one database transaction: all of it commits, or none of it."""
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.errors import Conflict
 from app.extensions import db
 
+LOST_RACE = "Someone else changed this first. Reload and try again."
 
-def commit() -> None:
-    """Commit the session; if another transaction changed the same row first, roll
-    back everything this one wrote (state, audit rows, notifications) and raise."""
+
+@contextmanager
+def atomic() -> Iterator[None]:
+    """Commit what the block wrote, or roll all of it back (state, audit rows,
+    notifications) if anything in it raises. Another transaction having changed the
+    same row first, noticed at any flush in the block or at commit, is a Conflict."""
     try:
+        yield
         db.session.commit()
     except StaleDataError as exc:
         db.session.rollback()
-        raise Conflict("Someone else changed this first. Reload and try again.") from exc
+        raise Conflict(LOST_RACE) from exc
     except OperationalError as exc:
         db.session.rollback()
-        # SQLite reports a write that lost the race for the file lock like this.
+        # SQLite's way of saying that a write lost the race for the database file.
         if "database is locked" in str(exc):
-            raise Conflict("Someone else changed this first. Reload and try again.") from exc
+            raise Conflict(LOST_RACE) from exc
         raise
-    except IntegrityError:
+    except BaseException:
         db.session.rollback()
         raise
-
-
-def flush() -> None:
-    """Flush early (to learn ids), with the same conflict handling as commit."""
-    try:
-        db.session.flush()
-    except StaleDataError as exc:
-        db.session.rollback()
-        raise Conflict("Someone else changed this first. Reload and try again.") from exc

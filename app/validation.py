@@ -17,7 +17,9 @@ def email_address(value: object, field: str = "email") -> str:
     try:
         checked = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidInput(f"{value.strip()!r} is not a valid email address: {exc}", field=field)
+        raise InvalidInput(
+            f"{value.strip()!r} is not a valid email address: {exc}", field=field
+        ) from None
     # One account per address however it is typed.
     return checked.normalized.lower()
 
@@ -56,7 +58,7 @@ def due_date(value: object, today: date, field: str = "due_date") -> date:
         try:
             value = date.fromisoformat(value.strip())
         except ValueError:
-            raise InvalidInput(f"{value!r} is not a date (use YYYY-MM-DD).", field=field)
+            raise InvalidInput(f"{value!r} is not a date (use YYYY-MM-DD).", field=field) from None
     if not isinstance(value, date):
         raise InvalidInput("A due date is required (YYYY-MM-DD).", field=field)
     if value < today:

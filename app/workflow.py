@@ -124,9 +124,7 @@ class Workflow:
         return next((s for s in self.steps if s.event == event and s.source), None)
 
     def allowed(self, state: str, role: str | None) -> list[str]:
-        return [
-            s.event for s in self.steps if s.source and state in s.source and role in s.who
-        ]
+        return [s.event for s in self.steps if s.source and state in s.source and role in s.who]
 
     # -- running ---------------------------------------------------------------
 

@@ -79,23 +79,27 @@ def mail_server(smtp_server) -> MailCatcher:
 
 
 @pytest.fixture(scope="session")
-def database_template(tmp_path_factory, worker_id) -> str:
-    """A migrated database: a SQLite file to copy, or a PostgreSQL database to truncate."""
+def database_template(tmp_path_factory) -> str:
+    """A migrated database: a SQLite file to copy, or a PostgreSQL database of this
+    test process's own (dropped at the end) to truncate."""
     pg = os.environ.get("TEST_DATABASE_URL")
-    if pg:
-        url = make_url(pg).set(drivername="postgresql+psycopg")
-        name = f"mooch_test_{_worker_number(worker_id)}"
-        admin = create_engine(url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        target = url.set(database=name).render_as_string(hide_password=False)
-    else:
+    if not pg:
         path = tmp_path_factory.mktemp("db") / "template.db"
-        target = f"sqlite:///{path}"
+        migrate_to_head(f"sqlite:///{path}")
+        yield f"sqlite:///{path}"
+        return
+    url = make_url(pg).set(drivername="postgresql+psycopg")
+    name = f"mooch_test_{os.getpid()}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    target = url.set(database=name).render_as_string(hide_password=False)
     migrate_to_head(target)
-    return target
+    yield target
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture

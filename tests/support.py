@@ -12,12 +12,16 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
+from werkzeug.security import generate_password_hash
 
 from app.extensions import db
 from app.models import Loan, Notification, User
 from devtools.mailcatcher import MailCatcher
 
 URL = re.compile(r"https?://[^\s<>\"]+")
+PASSWORD = "correct horse"
+# Hashing is slow on purpose; scene-setting users share one hash of the same password.
+_PASSWORD_HASH = generate_password_hash(PASSWORD)
 
 
 def migrate_to_head(url: str) -> None:
@@ -48,7 +52,7 @@ class Factory:
             state=state,
             is_admin=False,
         )
-        user.set_password("correct horse")
+        user.password_hash = _PASSWORD_HASH
         db.session.add(user)
         db.session.commit()
         return user
@@ -129,7 +133,7 @@ class Delivered:
 
 
 def text_of(message: EmailMessage) -> str:
-    return message.get_body(preferencelist=("plain",)).get_content()
+    return message.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
 
 
 def html_of(message: EmailMessage) -> str:
@@ -141,7 +145,8 @@ def links_in(message: EmailMessage) -> list[str]:
 
 
 def action_link(message: EmailMessage) -> str:
-    """The one link to act on: the last link in the text part."""
-    links = [u for u in links_in(message) if u.rstrip("/") != "https://mooch.test"]
-    assert links, text_of(message)
+    """The one link to act on: the last link in the text part above the signature."""
+    body = text_of(message).split("\n-- \n")[0]
+    links = URL.findall(body)
+    assert links, body
     return links[-1]

@@ -15,7 +15,7 @@ from app.errors import Forbidden, InvalidInput, NotAuthenticated
 from app.extensions import db
 from app.history import record_step
 from app.models import Loan, User
-from app.transaction import commit
+from app.transaction import atomic
 from app.workflow import Step
 
 
@@ -52,20 +52,20 @@ def sign_up(email: object, password: object, name: object) -> User:
     address = validation.email_address(email)
     secret = validation.password(password)
     display = validation.text(name, "name", max_length=120)
-    user = find_by_email(address)
-    if user is not None and user.state != "invited":
-        raise InvalidInput("An account with this email address already exists.", field="email")
-    if user is None:
-        step = ACCOUNT.creation("sign_up", "self")
-        user = User(email=address, name=display, state=step.dest, is_admin=False)
-        user.set_password(secret)
-        db.session.add(user)
-        _record(step, user, None, None)
-    else:  # invited by someone's loan: the same row becomes theirs
-        user.name = display
-        user.set_password(secret)
-        _fire(user, "sign_up")
-    commit()
+    with atomic():
+        user = find_by_email(address)
+        if user is not None and user.state != "invited":
+            raise InvalidInput("An account with this email address already exists.", field="email")
+        if user is None:
+            step = ACCOUNT.creation("sign_up", "self")
+            user = User(email=address, name=display, state=step.dest, is_admin=False)
+            user.set_password(secret)
+            db.session.add(user)
+            _record(step, user, None, None)
+        else:  # invited by someone's loan: the same row becomes theirs
+            user.name = display
+            user.set_password(secret)
+            _fire(user, "sign_up")
     return user
 
 
@@ -91,47 +91,45 @@ def create_admin(email: object, password: object, name: object) -> User:
     address = validation.email_address(email)
     secret = validation.password(password)
     display = validation.text(name, "name", max_length=120)
-    if find_by_email(address) is not None:
-        raise InvalidInput("An account with this email address already exists.", field="email")
-    step = ACCOUNT.creation("create_admin", "system")
-    user = User(email=address, name=display, state=step.dest, is_admin=True)
-    user.set_password(secret)
-    db.session.add(user)
-    _record(step, user, None, None)
-    commit()
+    with atomic():
+        if find_by_email(address) is not None:
+            raise InvalidInput("An account with this email address already exists.", field="email")
+        step = ACCOUNT.creation("create_admin", "system")
+        user = User(email=address, name=display, state=step.dest, is_admin=True)
+        user.set_password(secret)
+        db.session.add(user)
+        _record(step, user, None, None)
     return user
 
 
 def activate(token: object) -> User:
-    user = _user_from_token("confirm", token)
-    if user.state == "active":
-        return user  # the link clicked twice: nothing to do, nothing to send
-    _fire(user, "activate", actor=user)
-    commit()
+    with atomic():
+        user = _user_from_token("confirm", token)
+        if user.state == "active":
+            return user  # the link clicked twice: nothing to do, nothing to send
+        _fire(user, "activate", actor=user)
     return user
 
 
 def request_password_reset(email: object) -> None:
     """Send a reset link if the address has an account that is not closed; say
     nothing either way, so the answer does not reveal which addresses exist."""
-    try:
-        address = validation.email_address(email)
-    except InvalidInput:
-        raise
-    user = find_by_email(address)
-    if user is None or ACCOUNT.step_from(user.state, "reset_password") is None:
-        return
-    _fire(user, "reset_password")
-    commit()
+    address = validation.email_address(email)
+    with atomic():
+        user = find_by_email(address)
+        if user is None or ACCOUNT.step_from(user.state, "reset_password") is None:
+            return
+        _fire(user, "reset_password")
 
 
 def reset_password(token: object, password: object) -> User:
-    user = _user_from_token("reset", token)
-    check_reset_fingerprint(token, user)
-    if user.state == "closed":
-        raise InvalidInput("This account is closed.", field="token")
-    user.set_password(validation.password(password))
-    commit()
+    secret = validation.password(password)
+    with atomic():
+        user = _user_from_token("reset", token)
+        check_reset_fingerprint(token, user)
+        if user.state == "closed":
+            raise InvalidInput("This account is closed.", field="token")
+        user.set_password(secret)
     return user
 
 
@@ -154,24 +152,24 @@ def authenticate(email: object, password: object) -> User:
 def start_disconnect(user: User) -> User:
     from app.lending.states import IN_PROGRESS_STATES
 
-    busy = db.session.scalar(
-        select(Loan.id)
-        .where((Loan.lender_id == user.id) | (Loan.borrower_id == user.id))
-        .where(Loan.state.in_(IN_PROGRESS_STATES))
-        .limit(1)
-    )
-    if busy is not None:
-        raise Forbidden(
-            "You still have loans under way: settle them before closing your account."
+    with atomic():
+        busy = db.session.scalar(
+            select(Loan.id)
+            .where((Loan.lender_id == user.id) | (Loan.borrower_id == user.id))
+            .where(Loan.state.in_(IN_PROGRESS_STATES))
+            .limit(1)
         )
-    _fire(user, "start_disconnect", actor=user)
-    commit()
+        if busy is not None:
+            raise Forbidden(
+                "You still have loans under way: settle them before closing your account."
+            )
+        _fire(user, "start_disconnect", actor=user)
     return user
 
 
 def abort_disconnect(user: User) -> User:
-    _fire(user, "abort_disconnect", actor=user)
-    commit()
+    with atomic():
+        _fire(user, "abort_disconnect", actor=user)
     return user
 
 
@@ -179,8 +177,8 @@ def disconnect(token: object) -> User:
     """Close the account the signed link names, calling off its open loans."""
     from app.lending.service import call_off_open_loans
 
-    user = _user_from_token("disconnect", token)
-    _fire(user, "disconnect", actor=user)
-    call_off_open_loans(user)
-    commit()
+    with atomic():
+        user = _user_from_token("disconnect", token)
+        _fire(user, "disconnect", actor=user)
+        call_off_open_loans(user)
     return user

@@ -48,9 +48,9 @@ def read_token(purpose: str, token: object) -> int:
     try:
         payload = _serializer(purpose).loads(token, max_age=_max_age(purpose))
     except SignatureExpired:
-        raise InvalidInput("This link has expired; ask for a new one.", field="token")
+        raise InvalidInput("This link has expired; ask for a new one.", field="token") from None
     except BadSignature:
-        raise InvalidInput("This link is not valid.", field="token")
+        raise InvalidInput("This link is not valid.", field="token") from None
     user_id = payload.get("u") if isinstance(payload, dict) else None
     if not isinstance(user_id, int):
         raise InvalidInput("This link is not valid.", field="token")

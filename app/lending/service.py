@@ -16,12 +16,12 @@ from sqlalchemy.orm import selectinload
 
 from app import validation
 from app.accounts import service as accounts
-from app.errors import Conflict, InvalidInput, MoochError, NotFound
+from app.errors import Conflict, Forbidden, InvalidInput, MoochError, NotFound
 from app.extensions import db
 from app.history import record_step
 from app.lending.states import LOAN, OPEN_STATES, PARTIES
 from app.models import AuditEvent, Loan, User, utcnow
-from app.transaction import commit
+from app.transaction import atomic
 from app.workflow import Step
 
 log = logging.getLogger(__name__)
@@ -101,35 +101,35 @@ def create_loan(
     if role not in PARTIES:
         raise InvalidInput('The role must be "borrower" or "lender".', field="role")
     if actor.state not in ("active", "closing"):
-        raise InvalidInput("Only an active account can start a loan.", field="role")
+        raise Forbidden("Only an active account can start a loan.")
     what = validation.text(item, "item", max_length=MAX_ITEM, label="item name")
     note = validation.optional_text(message, "message", max_length=MAX_MESSAGE)
     due = None if due_date in (None, "") else validation.due_date(due_date, today())
     address = validation.email_address(counterparty_email, field="counterparty_email")
     if address == actor.email:
-        raise InvalidInput("You cannot lend to or borrow from yourself.", field="counterparty_email")
+        raise InvalidInput(
+            "You cannot lend to or borrow from yourself.", field="counterparty_email"
+        )
     step = LOAN.creation("create", role)
 
-    other = accounts.find_by_email(address)
-    if other is not None and other.state == "closed":
-        raise InvalidInput("That account is closed.", field="counterparty_email")
-    loan = Loan(item=what, message=note, due_date=due, state=step.dest)
-    db.session.add(loan)
-    if other is None:
-        other = accounts.invite(address, actor, loan)
-        newly_invited = True
-    else:
-        newly_invited = False
-    loan.lender, loan.borrower = (actor, other) if role == "lender" else (other, actor)
+    with atomic():
+        other = accounts.find_by_email(address)
+        if other is not None and other.state == "closed":
+            raise InvalidInput("That account is closed.", field="counterparty_email")
+        loan = Loan(item=what, message=note, due_date=due, state=step.dest)
+        db.session.add(loan)
+        newly_invited = other is None
+        if newly_invited:
+            other = accounts.invite(address, actor, loan)
+        loan.lender, loan.borrower = (actor, other) if role == "lender" else (other, actor)
 
-    def notifier_for(user: User, notifier: str) -> str | None:
-        # Someone without an account is invited instead of told about the loan.
-        if user.state == "invited":
-            return None if newly_invited else "invitation"
-        return notifier
+        def notifier_for(user: User, notifier: str) -> str | None:
+            # Someone without an account is invited instead of told about the loan.
+            if user.state == "invited":
+                return None if newly_invited else "invitation"
+            return notifier
 
-    _record(step, loan, None, actor, notifier_for=notifier_for)
-    commit()
+        _record(step, loan, None, actor, notifier_for=notifier_for)
     return loan
 
 
@@ -141,23 +141,27 @@ def fire_event(
     expected_version: object = None,
 ) -> Loan:
     """Fire `event` on a loan as `actor`, one of its parties."""
-    loan = loan_for(actor, loan_id)
-    if not isinstance(event, str) or not event:
-        raise InvalidInput("An event name is required.", field="event")
-    if expected_version is not None and expected_version != loan.version:
-        raise Conflict("This loan has changed since you loaded it. Reload and try again.")
-    step = LOAN.check(loan.state, event, loan.role_of(actor))
-    if "due_date" in step.needs:
-        loan.due_date = validation.due_date(
-            due_date if due_date is not None else loan.due_date, today()
-        )
-    _fire(loan, step, actor)
-    commit()
+    with atomic():
+        loan = loan_for(actor, loan_id)
+        if actor.state not in ("active", "closing"):
+            raise Forbidden("Only an active account can do that: sign up and confirm your address.")
+        if not isinstance(event, str) or not event:
+            raise InvalidInput("An event name is required.", field="event")
+        if expected_version is not None and expected_version != loan.version:
+            raise Conflict("This loan has changed since you loaded it. Reload and try again.")
+        step = LOAN.check(loan.state, event, loan.role_of(actor))
+        if "due_date" in step.needs:
+            loan.due_date = validation.due_date(
+                due_date if due_date is not None else loan.due_date, today()
+            )
+        _fire(loan, step, actor)
     return loan
 
 
 def _fire(loan: Loan, step: Step, actor: User | None, **kw) -> None:
-    LOAN.fire(loan, step.event, after=lambda before, after: _record(step, loan, before, actor, **kw))
+    LOAN.fire(
+        loan, step.event, after=lambda before, after: _record(step, loan, before, actor, **kw)
+    )
     if step.dest:
         loan.state_changed_at = utcnow()
 
@@ -206,19 +210,25 @@ def _due_for_clock(now: datetime) -> list[tuple[int, str]]:
     return found
 
 
+def fire_system_event(loan_id: int, event: str) -> Loan:
+    """Fire one of the clock's events (expire, remind, mark_overdue) on a loan."""
+    with atomic():
+        loan = db.session.get(Loan, loan_id)
+        if loan is None:
+            raise NotFound("No such loan.")
+        step = LOAN.check(loan.state, event, "system")
+        _fire(loan, step, None)
+    return loan
+
+
 def run_clock(now: datetime | None = None) -> dict[str, int]:
     """Fire every timed event that is due. Idempotent: each event changes the state
     (or, for `remind`, leaves an audit row) that its query then excludes."""
-    now = now or utcnow()
     fired: dict[str, int] = {}
-    for loan_id, event in _due_for_clock(now):
-        loan = db.session.get(Loan, loan_id)
+    for loan_id, event in _due_for_clock(now or utcnow()):
         try:
-            step = LOAN.check(loan.state, event, "system")
-            _fire(loan, step, None)
-            commit()
+            fire_system_event(loan_id, event)
         except MoochError as exc:  # a party moved it first; the next tick looks again
-            db.session.rollback()
             log.info("clock: %s on loan %s skipped: %s", event, loan_id, exc.message)
             continue
         fired[event] = fired.get(event, 0) + 1

@@ -24,27 +24,31 @@ STATES = (
 
 PARTIES = ("lender", "borrower")
 BOTH = PARTIES
-BOTH_NOTIFIED = lambda notifier: {"lender": notifier, "borrower": notifier}  # noqa: E731
+
+
+def both(notifier: str) -> dict[str, str]:
+    return {"lender": notifier, "borrower": notifier}
+
 
 STEPS = (
     # event            from                      to           who may fire   who is emailed
-    step("create",     None,                     "requested", "borrower",    {"lender": "loan_requested"}),  # noqa: E501
-    step("create",     None,                     "offered",   "lender",      {"borrower": "loan_offered"}),  # noqa: E501
-    step("accept",     "requested",              "agreed",    "lender",      {"borrower": "loan_accepted"}),  # noqa: E501
-    step("accept",     "offered",                "agreed",    "borrower",    {"lender": "loan_accepted"}),  # noqa: E501
-    step("decline",    "requested",              "declined",  "lender",      {"borrower": "loan_declined"}),  # noqa: E501
-    step("decline",    "offered",                "declined",  "borrower",    {"lender": "loan_declined"}),  # noqa: E501
-    step("cancel",     "requested",              "cancelled", "borrower",    {"lender": "loan_cancelled"}),  # noqa: E501
-    step("cancel",     "offered",                "cancelled", "lender",      {"borrower": "loan_cancelled"}),  # noqa: E501
-    step("cancel",     "agreed",                 "cancelled", BOTH,          {"other": "loan_cancelled"}),  # noqa: E501
-    step("expire",     ("requested", "offered"), "expired",   "system",      BOTH_NOTIFIED("loan_expired")),  # noqa: E501
-    step("hand_over",  "agreed",                 "lent",      "lender",      BOTH_NOTIFIED("loan_started"), needs=["due_date"]),  # noqa: E501
-    step("remind",     "lent",                   None,        "system",      {"borrower": "loan_due_soon"}),  # noqa: E501
-    step("mark_overdue", "lent",                 "overdue",   "system",      {"borrower": "loan_overdue", "lender": "loan_overdue_lender"}),  # noqa: E501
-    step("mark_returned", ("lent", "overdue"),   "returned",  "borrower",    {"lender": "loan_returned"}),  # noqa: E501
-    step("confirm_return", "returned",           "closed",    "lender",      BOTH_NOTIFIED("loan_closed")),  # noqa: E501
-    step("dispute",    "returned",               "disputed",  "lender",      BOTH_NOTIFIED("loan_disputed")),  # noqa: E501
-    step("resolve",    "disputed",               "closed",    BOTH,          BOTH_NOTIFIED("loan_resolved")),  # noqa: E501
+    step("create",     None,                     "requested", "borrower",    {"lender": "loan_requested"}),
+    step("create",     None,                     "offered",   "lender",      {"borrower": "loan_offered"}),
+    step("accept",     "requested",              "agreed",    "lender",      {"borrower": "loan_accepted"}),
+    step("accept",     "offered",                "agreed",    "borrower",    {"lender": "loan_accepted"}),
+    step("decline",    "requested",              "declined",  "lender",      {"borrower": "loan_declined"}),
+    step("decline",    "offered",                "declined",  "borrower",    {"lender": "loan_declined"}),
+    step("cancel",     "requested",              "cancelled", "borrower",    {"lender": "loan_cancelled"}),
+    step("cancel",     "offered",                "cancelled", "lender",      {"borrower": "loan_cancelled"}),
+    step("cancel",     "agreed",                 "cancelled", BOTH,          {"other": "loan_cancelled"}),
+    step("expire",     ("requested", "offered"), "expired",   "system",      both("loan_expired")),
+    step("hand_over",  "agreed",                 "lent",      "lender",      both("loan_started"), needs=["due_date"]),
+    step("remind",     "lent",                   None,        "system",      {"borrower": "loan_due_soon"}),
+    step("mark_overdue", "lent",                 "overdue",   "system",      {"borrower": "loan_overdue", "lender": "loan_overdue_lender"}),
+    step("mark_returned", ("lent", "overdue"),   "returned",  "borrower",    {"lender": "loan_returned"}),
+    step("confirm_return", "returned",           "closed",    "lender",      both("loan_closed")),
+    step("dispute",    "returned",               "disputed",  "lender",      both("loan_disputed")),
+    step("resolve",    "disputed",               "closed",    BOTH,          both("loan_resolved")),
 )  # fmt: skip
 
 LOAN = Workflow("loan", STATES, STEPS)

@@ -44,7 +44,9 @@ def classify(exc: BaseException) -> str:
 
 def backoff(attempts: int) -> float:
     cfg = current_app.config
-    return min(cfg["NOTIFICATION_RETRY_BASE"] * 2 ** max(attempts - 1, 0), cfg["NOTIFICATION_RETRY_MAX"])
+    return min(
+        cfg["NOTIFICATION_RETRY_BASE"] * 2 ** max(attempts - 1, 0), cfg["NOTIFICATION_RETRY_MAX"]
+    )
 
 
 def _claim(notification_id: int) -> bool:
@@ -86,9 +88,7 @@ def deliver(notification_id: int) -> str:
         outcome = _failed(notification_id, exc)
         _log(notification_id, label, outcome, started, exc)
         return outcome
-    _finish(
-        notification_id, status="sent", sent_at=utcnow(), not_before=None, last_error=None
-    )
+    _finish(notification_id, status="sent", sent_at=utcnow(), not_before=None, last_error=None)
     _log(notification_id, label, "sent", started)
     return "sent"
 
@@ -97,7 +97,10 @@ def _failed(notification_id: int, exc: BaseException) -> str:
     notification = db.session.get(Notification, notification_id)
     error = f"{type(exc).__name__}: {exc}"[:2000]
     kind = classify(exc)
-    if kind == "temporary" and notification.attempts < current_app.config["NOTIFICATION_MAX_ATTEMPTS"]:
+    if (
+        kind == "temporary"
+        and notification.attempts < current_app.config["NOTIFICATION_MAX_ATTEMPTS"]
+    ):
         retry_at = utcnow() + timedelta(seconds=backoff(notification.attempts))
         _finish(notification_id, not_before=retry_at, last_error=error)
         return "retry"

@@ -30,7 +30,18 @@ class AppWorker(SimpleWorker):
 
     def __init__(self, *args, app: Flask, **kwargs) -> None:
         self.app = app
+        self.burst = False
         super().__init__(*args, **kwargs)
+
+    def work(self, burst: bool = False, **kwargs) -> bool:
+        self.burst = burst
+        return super().work(burst=burst, **kwargs)
+
+    def subscribe(self) -> None:
+        # A burst run drains the queue and quits; it needs no command channel, whose
+        # listener thread would only add a one-second join on the way out.
+        if not self.burst:
+            super().subscribe()
 
     def execute_job(self, job, queue):
         with self.app.app_context():
