@@ -92,8 +92,7 @@ def describe(effective: dict[str, str], processes: list[str]) -> str:
             (
                 "mail",
                 f"catcher smtp://127.0.0.1:{effective['MAIL_PORT']}, "
-                f"kept in {effective['MAIL_CATCHER_DIR']}/, "
-                f"read at {base_url.rstrip('/')}/dev/mail",
+                f"each message kept as a .eml file in {effective['MAIL_CATCHER_DIR']}/",
             )
         )
     else:
