@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 
 from redis.exceptions import RedisError
 from rq import Worker
@@ -21,18 +23,56 @@ from app.notifications.worker import Clock, build_worker
 log = logging.getLogger("worker")
 
 
+def wait_for_redis(app, stopping: threading.Event) -> bool:
+    """Block until Redis answers (True) or a stop is requested (False)."""
+    delay = 0.5
+    while not stopping.is_set():
+        try:
+            redis_connection(app).ping()
+            return True
+        except RedisError as exc:
+            log.warning("waiting for Redis (%s); next try in %.1fs", exc, delay)
+            stopping.wait(delay)
+            delay = min(delay * 2, 15.0)
+    return False
+
+
 def run(args: argparse.Namespace) -> int:
+    """Work until told to stop. RQ's worker quits when Redis goes away; this loop waits
+    for Redis to come back and starts a fresh worker, so a Redis restart never needs a
+    worker restart. Committed mail is safe meanwhile: it is in the database."""
     app = create_app()
-    worker = build_worker(app, queues=args.queues or None)
+    stopping = threading.Event()
     clock = None if args.no_clock else Clock(app)
     if clock:
         clock.start()
     try:
-        worker.work(burst=args.burst, logging_level=args.log_level)
+        while not stopping.is_set():
+            # RQ installs its own handlers while it works; between runs, these apply.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda signum, frame: stopping.set())
+            if not wait_for_redis(app, stopping):
+                break
+            worker = build_worker(app, queues=args.queues or None)
+            try:
+                worker.work(burst=args.burst, logging_level=args.log_level)
+            except RedisError as exc:
+                log.warning("worker lost Redis: %s", exc)
+            if worker.stop_requested:
+                break
+            if args.burst and _redis_answers(app):
+                break  # the queue is drained
     finally:
         if clock:
             clock.stop()
     return 0
+
+
+def _redis_answers(app) -> bool:
+    try:
+        return bool(redis_connection(app).ping())
+    except RedisError:
+        return False
 
 
 def status(args: argparse.Namespace) -> int:

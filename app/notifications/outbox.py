@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 _NEW_IDS = "mooch_new_notifications"
 JOB_FUNCTION = "app.notifications.jobs.deliver_notification"
-# A job in one of these states will still run. A "started" job does not count: its row
-# is due only once the worker's claim on it has lapsed, so that worker is gone.
+# A job in one of these states will still run. A "started" job whose row was claimed
+# and is due again belongs to a worker whose claim lapsed: that worker is gone.
 WAITING_JOB_STATES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
@@ -110,8 +110,8 @@ def relay(now=None) -> int:
     restarted empty, or a worker died holding the job. Returns how many."""
     now = now or utcnow()
     grace = timedelta(seconds=current_app.config["NOTIFICATION_RELAY_GRACE"])
-    due = db.session.scalars(
-        select(Notification.id)
+    due = db.session.execute(
+        select(Notification.id, Notification.not_before)
         .where(Notification.status == "pending")
         .where(
             or_(
@@ -126,13 +126,16 @@ def relay(now=None) -> int:
         return 0
     connection = redis_connection()
     jobs = Job.fetch_many(
-        [job_id(n) for n in due], connection=connection, serializer=JSONSerializer
+        [job_id(n) for n, _ in due], connection=connection, serializer=JSONSerializer
     )
     missing = []
-    for nid, job in zip(due, jobs, strict=True):
-        if job is not None and job.get_status(refresh=False) in WAITING_JOB_STATES:
-            continue
+    for (nid, claimed_until), job in zip(due, jobs, strict=True):
         if job is not None:
+            status = job.get_status(refresh=False)
+            if status in WAITING_JOB_STATES:
+                continue
+            if status == JobStatus.STARTED and claimed_until is None:
+                continue  # a worker has just started it and is about to claim the row
             job.delete()  # the leftover of a dead or failed attempt
         missing.append(nid)
     if missing and enqueue(missing):

@@ -47,9 +47,18 @@ class AppWorker(SimpleWorker):
         with self.app.app_context():
             return super().execute_job(job, queue)
 
+    @property
+    def stop_requested(self) -> bool:
+        """A signal asked this worker to stop (rather than it quitting on an error)."""
+        return self._stop_requested
+
     def teardown(self) -> None:
-        super().teardown()
-        mailer_for(self.app).close()
+        try:
+            super().teardown()  # deregisters in Redis, which may be what just went away
+        except RedisError as exc:
+            log.warning("worker teardown without Redis: %s", exc)
+        finally:
+            mailer_for(self.app).close()
 
 
 def build_worker(app: Flask, queues: list[str] | None = None, name: str | None = None) -> AppWorker:
