@@ -119,10 +119,6 @@ class AuditEvent(db.Model):
     subject: Mapped[User | None] = relationship(foreign_keys=[user_id])
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
 
-    @property
-    def actor_label(self) -> str:
-        return self.actor.name if self.actor else "system"
-
 
 def new_message_id() -> str:
     return uuid.uuid4().hex

@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 from email.utils import formataddr
 
-from flask import current_app, render_template, render_template_string
+from flask import current_app, render_template
 from flask_mail import Message
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
+from jinja2 import Template
 
 from app.models import Loan, Notification
 from app.notifications.links import absolute, link_for, loan_path
-from app.notifications.notifiers import NOTIFIERS
+from app.notifications.notifiers import NOTIFIERS, Notifier
 
 
 def mail_domain() -> str:
@@ -77,12 +78,20 @@ def calendar_for(loan: Loan) -> bytes:
     return cal.to_ical()
 
 
+def subject_template(notifier: Notifier) -> Template:
+    """The notifier's subject, compiled once per app. Subjects are plain text: no
+    HTML escaping."""
+    cache = current_app.extensions.setdefault("mooch_subjects", {})
+    if notifier.name not in cache:
+        source = "{% autoescape false %}" + notifier.subject + "{% endautoescape %}"
+        cache[notifier.name] = current_app.jinja_env.from_string(source)
+    return cache[notifier.name]
+
+
 def compose(notification: Notification) -> Message:
     ctx = context(notification)
     notifier = ctx["notifier"]
-    # Subjects are plain text: no HTML escaping (render_template_string escapes by default).
-    plain = "{% autoescape false %}" + notifier.subject + "{% endautoescape %}"
-    subject = " ".join(render_template_string(plain, **ctx).split())
+    subject = " ".join(subject_template(notifier).render(**ctx).split())
     recipient = notification.recipient
     message = Message(
         subject=subject,

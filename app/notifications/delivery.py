@@ -16,13 +16,23 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import update
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import Notification, utcnow
-from app.notifications.compose import compose, message_id
+from app.models import AuditEvent, Loan, Notification, utcnow
+from app.notifications.compose import compose
 from app.notifications.mailer import mailer_for
 
 log = logging.getLogger(__name__)
+
+
+# One query for the row and every row its mail mentions, instead of a lazy load each.
+EVERYTHING_MAIL_SHOWS = (
+    joinedload(Notification.recipient),
+    joinedload(Notification.loan).joinedload(Loan.lender),
+    joinedload(Notification.loan).joinedload(Loan.borrower),
+    joinedload(Notification.audit_event).joinedload(AuditEvent.actor),
+)
 
 
 class PermanentFailure(Exception):
@@ -74,7 +84,7 @@ def deliver(notification_id: int) -> str:
     if not _claim(notification_id):
         return "skipped"
     started = time.monotonic()
-    notification = db.session.get(Notification, notification_id)
+    notification = db.session.get(Notification, notification_id, options=EVERYTHING_MAIL_SHOWS)
     label = (notification.notifier, notification.recipient_email.rsplit("@", 1)[-1])
     try:
         try:
@@ -123,6 +133,3 @@ def _log(
         (time.monotonic() - started) * 1000,
         f" error={exc!r}" if exc else "",
     )
-
-
-__all__ = ["classify", "deliver", "message_id"]

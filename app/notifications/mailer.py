@@ -9,15 +9,12 @@ after any failure so the next delivery reconnects. Every socket has a timeout.
 from __future__ import annotations
 
 import contextlib
-import logging
 import smtplib
 import threading
 import time
 
 from flask import Flask, current_app
 from flask_mail import Connection, Message
-
-log = logging.getLogger(__name__)
 
 # A connection idle this long may have been dropped by the server: NOOP before using it.
 # While a queue drains there is no NOOP; after any pause there is one, which is cheap.

@@ -41,7 +41,7 @@ NOTIFIERS: dict[str, Notifier] = {
                  "{% if recipient_role == 'borrower' %}{{ lender.name }} lent you the "
                  "{{ loan.item }}{% else %}You lent {{ borrower.name }} the {{ loan.item }}"
                  "{% endif %}" + _DUE, "loan", "See the loan", calendar=True),
-        Notifier("loan_due_soon", "Due tomorrow: the {{ loan.item }} from {{ lender.name }}",
+        Notifier("loan_due_soon", "Due back {{ due }}: the {{ loan.item }} from {{ lender.name }}",
                  "loan", "Mark it returned"),
         Notifier("loan_overdue", "Overdue: the {{ loan.item }} from {{ lender.name }}" + _DUE,
                  "loan", "Mark it returned"),

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
-from sqlalchemy import event, func, or_, select
+from sqlalchemy import event, or_, select
 
 from app.extensions import db
 from app.models import AuditEvent, Loan, Notification, User, utcnow
@@ -142,10 +142,3 @@ def relay(now=None) -> int:
         log.info("relay enqueued %d notification(s)", len(missing))
         return len(missing)
     return 0
-
-
-def counts_by_status() -> dict[str, int]:
-    rows = db.session.execute(
-        select(Notification.status, func.count()).group_by(Notification.status)
-    ).all()
-    return {status: n for status, n in rows}
