@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from email_validator import EmailNotValidError, validate_email
@@ -9,6 +10,16 @@ from email_validator import EmailNotValidError, validate_email
 from app.errors import InvalidInput
 
 MIN_PASSWORD = 8
+# Control characters (but tab, newline and carriage return) and lone surrogates: no
+# text of ours has them, and PostgreSQL refuses NUL outright.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _printable(value: str, field: str) -> str:
+    if _UNPRINTABLE.search(value):
+        label = field.replace("_", " ")
+        raise InvalidInput(f"The {label} contains characters we cannot store.", field=field)
+    return value
 
 
 def email_address(value: object, field: str = "email") -> str:
@@ -28,7 +39,7 @@ def text(value: object, field: str, *, max_length: int, label: str | None = None
     label = label or field.replace("_", " ")
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"The {label} cannot be empty.", field=field)
-    value = " ".join(value.split())
+    value = _printable(" ".join(value.split()), field)
     if len(value) > max_length:
         raise InvalidInput(f"The {label} is longer than {max_length} characters.", field=field)
     return value
@@ -39,7 +50,7 @@ def optional_text(value: object, field: str, *, max_length: int) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidInput(f"The {field} must be text.", field=field)
-    value = value.strip()
+    value = _printable(value.strip(), field)
     if len(value) > max_length:
         raise InvalidInput(f"The {field} is longer than {max_length} characters.", field=field)
     return value

@@ -195,3 +195,11 @@ def test_sign_up_bad_input(email, password, name, field, app, enqueued):
     assert bad.value.field == field and bad.value.message
     assert db.session.scalars(select(User)).all() == []
     assert enqueued.notifications() == []
+
+
+def test_an_invited_address_is_told_to_sign_up(make):
+    invited = make.user("Ivo", state="invited")
+    invited.password_hash = None
+    db.session.commit()
+    with pytest.raises(Forbidden, match="sign up"):
+        accounts.authenticate(invited.email, "any password at all")

@@ -8,6 +8,7 @@ rows they change after ending its own transaction, so it never holds a lock they
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -224,6 +225,30 @@ def test_an_idle_worker_survives_redis_dying_and_coming_back_empty(
 
     two_mails_after_the_outage(mail_server, workers)
     assert worker.alive(), workers.tails()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_an_idle_worker(app_on_own_redis, own_redis, workers):
+    worker = workers.start()
+    wait_idle(own_redis, workers)
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.exits_within(10), workers.tails()
+    assert worker.process.returncode == 0, workers.tails()
+
+
+@pytest.mark.slow
+def test_an_idle_worker_keeps_waiting_for_work_without_errors(
+    app_on_own_redis, own_redis, mail_server, workers
+):
+    """RQ blocks on Redis for minutes waiting for a job: that wait must not run into the
+    app's short Redis read timeout (5 s), fail, and back off before taking new work."""
+    workers.start(WORKER_TICK_SECONDS=3600, NOTIFICATION_RELAY_GRACE=3600)  # no relay help
+    wait_idle(own_redis, workers)
+    time.sleep(7)
+    sign_up("carol@example.com", "Carol")
+    wait_for_mail(mail_server, 1, workers)
+    log = workers.tails()
+    assert "Timeout reading" not in log and "could not connect" not in log, log
 
 
 @pytest.mark.slow

@@ -132,6 +132,9 @@ def test_unknown_counterparty_is_invited_then_signs_up(make, delivered):
         ({"due_date": "2001-01-01"}, "due_date"),
         ({"due_date": "next tuesday"}, "due_date"),
         ({"message": "m" * 2001}, "message"),
+        ({"item": "drill\x00"}, "item"),
+        ({"item": "drill \ud800"}, "item"),
+        ({"message": "see you\x1b[2J"}, "message"),
     ],
 )
 def test_create_loan_bad_input(kwargs, field, make, enqueued):
@@ -183,7 +186,7 @@ def test_loans_are_visible_to_their_parties_only(make):
     assert lending.loan_for(lena, loan.id).id == loan.id
     assert [x.id for x in lending.loans_for(bram)] == [loan.id]
     assert lending.loans_for(sam) == []
-    for probe in (loan.id, loan.id + 1000, "1", None):
+    for probe in (loan.id, loan.id + 1000, "1", None, 2**31, 2**63, -1, 0, True):
         with pytest.raises(NotFound) as hidden:
             lending.loan_for(sam, probe)
         assert hidden.value.message == "No such loan."
@@ -225,3 +228,18 @@ def test_cannot_close_an_account_with_a_loan_under_way(make, enqueued):
     with pytest.raises(Forbidden, match="under way"):
         accounts.start_disconnect(mia)
     assert mia.state == "active" and enqueued.notifications() == []
+
+
+def test_an_event_writes_the_loan_once(make):
+    """One UPDATE per event: the version goes up by one, however the loan was loaded."""
+    lena, bram = make.user("Lena"), make.user("Bram")
+    loan_id = make.loan(lena, bram, state="requested").id
+    db.session.expire_all()
+    loan = lending.fire_event(lena, loan_id, "accept")
+    assert loan.version == 2
+
+
+def test_a_message_keeps_its_line_breaks(make):
+    lena, bram = make.user("Lena"), make.user("Bram")
+    loan = lending.create_loan(bram, "borrower", lena.email, "kayak", message="Hi!\r\n\tThanks")
+    assert loan.message == "Hi!\r\n\tThanks"

@@ -138,12 +138,12 @@ def authenticate(email: object, password: object) -> User:
     if not isinstance(email, str) or not isinstance(password, str):
         raise NotAuthenticated("Email and password are required.")
     user = find_by_email(email.strip().lower())
+    if user is not None and user.state == "invited":
+        raise Forbidden("This address was invited but has not signed up yet: sign up first.")
     if user is None or not user.check_password(password):
         raise NotAuthenticated("Wrong email or password.")
     if user.state == "pending":
         raise Forbidden("Confirm your email address first: follow the link we sent you.")
-    if user.state == "invited":
-        raise Forbidden("This address was invited but has not signed up yet.")
     if user.state == "closed":
         raise Forbidden("This account is closed.")
     return user

@@ -40,7 +40,7 @@ def today() -> date:
 def loan_for(user: User, loan_id: object) -> Loan:
     """The loan if `user` is one of its parties; NotFound otherwise, whether it
     exists or not, so that ids cannot be probed."""
-    if not isinstance(loan_id, int) or isinstance(loan_id, bool):
+    if not isinstance(loan_id, int) or isinstance(loan_id, bool) or not 0 < loan_id < 2**31:
         raise NotFound("No such loan.")
     loan = db.session.get(Loan, loan_id)
     if loan is None or loan.role_of(user) is None:
@@ -159,11 +159,12 @@ def fire_event(
 
 
 def _fire(loan: Loan, step: Step, actor: User | None, **kw) -> None:
-    LOAN.fire(
-        loan, step.event, after=lambda before, after: _record(step, loan, before, actor, **kw)
-    )
-    if step.dest:
-        loan.state_changed_at = utcnow()
+    def after(before: str, now: str) -> None:
+        if step.dest:  # before _record, so the loan is written in one UPDATE
+            loan.state_changed_at = utcnow()
+        _record(step, loan, before, actor, **kw)
+
+    LOAN.fire(loan, step.event, after=after)
 
 
 def call_off_open_loans(user: User) -> int:

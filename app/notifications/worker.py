@@ -13,6 +13,7 @@ import threading
 import uuid
 
 from flask import Flask
+from redis import Redis
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
@@ -31,7 +32,14 @@ class AppWorker(SimpleWorker):
     def __init__(self, *args, app: Flask, **kwargs) -> None:
         self.app = app
         self.burst = False
+        self.signalled = False
         super().__init__(*args, **kwargs)
+
+    def request_stop(self, signum, frame) -> None:
+        # RQ records a stop request only while busy; when idle it just raises out of the
+        # loop. Remember it either way, so worker.py does not start working again.
+        self.signalled = True
+        super().request_stop(signum, frame)
 
     def work(self, burst: bool = False, **kwargs) -> bool:
         self.burst = burst
@@ -50,7 +58,7 @@ class AppWorker(SimpleWorker):
     @property
     def stop_requested(self) -> bool:
         """A signal asked this worker to stop (rather than it quitting on an error)."""
-        return self._stop_requested
+        return self.signalled or self._stop_requested
 
     def teardown(self) -> None:
         try:
@@ -62,9 +70,14 @@ class AppWorker(SimpleWorker):
 
 
 def build_worker(app: Flask, queues: list[str] | None = None, name: str | None = None) -> AppWorker:
+    # A connection of its own: RQ blocks on it for minutes waiting for jobs and sets its
+    # read timeout to match, which must not leak into the app's short-timeout one.
+    connection = Redis.from_url(
+        app.config["REDIS_URL"], socket_connect_timeout=app.config["REDIS_CONNECT_TIMEOUT"]
+    )
     return AppWorker(
         queues or [app.config["RQ_QUEUE"]],
-        connection=redis_connection(app),
+        connection=connection,
         serializer=JSONSerializer,
         app=app,
         name=name,
