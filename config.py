@@ -79,4 +79,12 @@ class Config:
         # How often the worker runs the relay and the loan clock.
         self.WORKER_TICK_SECONDS = _float("WORKER_TICK_SECONDS", 30.0)
 
+        # The JSON API: how long a bearer token lives, the largest request body, and
+        # how many attempts at a token, a sign-up or a confirmation one client (by IP
+        # address) may make, counted in the same Redis as the queue (Flask-Limiter).
+        self.API_TOKEN_MAX_AGE = _int("API_TOKEN_MAX_AGE", 24 * 3600)
+        self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
+        self.RATELIMIT_AUTH = os.environ.get("RATELIMIT_AUTH", "10 per minute")
+        self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+
         self.MOOCH_ENV = os.environ.get("MOOCH_ENV", "production")

@@ -64,6 +64,10 @@ def create_app(config: Mapping | None = None) -> Flask:
 
     app.register_blueprint(notifications_bp)
 
+    from app import api
+
+    api.init_app(app)
+
     from app import cli
 
     cli.init_app(app)

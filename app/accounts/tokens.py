@@ -1,8 +1,9 @@
-"""Signed links: confirm an address, reset a password, confirm closing an account.
+"""Signed links: confirm an address, reset a password, confirm closing an account;
+and the API's bearer tokens.
 
 Each purpose has its own salt, so a token made for one cannot be used for another.
-The reset token also signs a fingerprint of the current password hash, so it stops
-working once the password has been changed with it.
+The reset and API tokens also sign a fingerprint of the current password hash, so
+they stop working once the password has been changed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from app.errors import InvalidInput
 from app.models import User
 
-PURPOSES = ("confirm", "reset", "disconnect", "invite")
+PURPOSES = ("confirm", "reset", "disconnect", "invite", "api")
+# Purposes whose tokens die with the password they were made under.
+PASSWORD_BOUND = ("reset", "api")
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
@@ -30,7 +33,7 @@ def _fingerprint(user: User) -> str:
 
 def make_token(purpose: str, user: User) -> str:
     payload = {"u": user.id}
-    if purpose == "reset":
+    if purpose in PASSWORD_BOUND:
         payload["p"] = _fingerprint(user)
     return _serializer(purpose).dumps(payload)
 
@@ -38,6 +41,8 @@ def make_token(purpose: str, user: User) -> str:
 def _max_age(purpose: str) -> int:
     if purpose == "reset":
         return current_app.config["PASSWORD_RESET_MAX_AGE"]
+    if purpose == "api":
+        return current_app.config["API_TOKEN_MAX_AGE"]
     return current_app.config["CONFIRM_MAX_AGE"]
 
 
@@ -61,3 +66,10 @@ def check_reset_fingerprint(token: str, user: User) -> None:
     payload = _serializer("reset").loads(token)
     if payload.get("p") != _fingerprint(user):
         raise InvalidInput("This link has already been used.", field="token")
+
+
+def password_unchanged(purpose: str, token: str, user: User) -> bool:
+    """Whether a PASSWORD_BOUND token, already read with read_token, was made under
+    the user's current password."""
+    payload = _serializer(purpose).loads(token)
+    return isinstance(payload, dict) and payload.get("p") == _fingerprint(user)

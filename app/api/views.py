@@ -1,0 +1,102 @@
+"""The API's views: each reads its body, calls a service, renders the result.
+
+`route(name)` routes a view from its row in spec.OPERATIONS, so the method, path,
+body schema, success status and authentication the document states are the ones
+the code applies. The view gets the validated `body` and, unless the operation is
+public, the authenticated `user`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from flask import Blueprint, jsonify, url_for
+
+from app.accounts import service as accounts
+from app.api import body as bodies
+from app.api import serializers
+from app.api.auth import bearer_user, issue_token
+from app.api.errors import service_error
+from app.api.spec import BY_NAME, PREFIX, document
+from app.errors import MoochError
+from app.lending import service as lending
+
+api = Blueprint("api", __name__, url_prefix=PREFIX)
+api.register_error_handler(MoochError, service_error)
+
+
+def route(name: str) -> Callable:
+    op = BY_NAME[name]
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def endpoint(**path):
+            if op.auth:
+                path["user"] = bearer_user()
+            if op.body is not None:
+                path["body"] = bodies.read(op.body)
+            result = view(**path)
+            result, headers = result if isinstance(result, tuple) else (result, {})
+            return jsonify(result), op.status, headers
+
+        api.add_url_rule(op.rule, endpoint=name, view_func=endpoint, methods=[op.method])
+        return view
+
+    return decorate
+
+
+@route("create_token")
+def create_token(body):
+    return issue_token(body["email"], body["password"])
+
+
+@route("sign_up")
+def sign_up(body):
+    account = accounts.sign_up(body["email"], body["password"], body["name"])
+    return serializers.user(account)
+
+
+@route("confirm")
+def confirm(body):
+    return serializers.user(accounts.activate(body["token"]))
+
+
+@route("list_loans")
+def list_loans(user):
+    return serializers.loan_list(lending.loans_for(user), user)
+
+
+@route("create_loan")
+def create_loan(user, body):
+    loan = lending.create_loan(
+        user,
+        body["role"],
+        body["counterparty_email"],
+        body["item"],
+        due_date=body.get("due_date"),
+        message=body.get("message"),
+    )
+    return serializers.loan(loan, user), {"Location": url_for("api.get_loan", loan_id=loan.id)}
+
+
+@route("get_loan")
+def get_loan(user, loan_id):
+    return serializers.loan(lending.loan_for(user, loan_id), user)
+
+
+@route("fire_event")
+def fire_event(user, loan_id, body):
+    loan = lending.fire_event(
+        user,
+        loan_id,
+        body["event"],
+        due_date=body.get("due_date"),
+        expected_version=body.get("version"),
+    )
+    return serializers.loan(loan, user)
+
+
+@route("openapi")
+def openapi():
+    return document()
