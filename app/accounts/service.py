@@ -23,7 +23,7 @@ def find_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email))
 
 
-def _record(step: Step, user: User, from_state: str | None, actor: User | None) -> None:
+def _record(step: Step, user: User, from_state: str | None, actor: User | None, **kw) -> None:
     record_step(
         step,
         from_state=from_state,
@@ -31,6 +31,7 @@ def _record(step: Step, user: User, from_state: str | None, actor: User | None) 
         actor=actor,
         user=user,
         recipient=lambda role: user,
+        **kw,
     )
 
 
@@ -48,20 +49,39 @@ def _user_from_token(purpose: str, token: object) -> User:
     return user
 
 
+def _credentials(email: object, password: object, name: object) -> tuple[str, str, str]:
+    return (
+        validation.email_address(email),
+        validation.password(password),
+        validation.text(name, "name", max_length=120),
+    )
+
+
+def _create(
+    event: str, role: str, address: str, name: str, *, actor: User | None = None, **kw
+) -> User:
+    """A new account, by the table's creation step for `event`, with its audit row
+    and mail; part of the caller's transaction."""
+    step = ACCOUNT.creation(event, role)
+    user = User(email=address, name=name, state=step.dest, is_admin=event == "create_admin")
+    db.session.add(user)
+    _record(step, user, None, actor, **kw)
+    return user
+
+
+def _taken() -> InvalidInput:
+    return InvalidInput("An account with this email address already exists.", field="email")
+
+
 def sign_up(email: object, password: object, name: object) -> User:
-    address = validation.email_address(email)
-    secret = validation.password(password)
-    display = validation.text(name, "name", max_length=120)
+    address, secret, display = _credentials(email, password, name)
     with atomic():
         user = find_by_email(address)
         if user is not None and user.state != "invited":
-            raise InvalidInput("An account with this email address already exists.", field="email")
+            raise _taken()
         if user is None:
-            step = ACCOUNT.creation("sign_up", "self")
-            user = User(email=address, name=display, state=step.dest, is_admin=False)
+            user = _create("sign_up", "self", address, display)
             user.set_password(secret)
-            db.session.add(user)
-            _record(step, user, None, None)
         else:  # invited by someone's loan: the same row becomes theirs
             user.name = display
             user.set_password(secret)
@@ -72,33 +92,18 @@ def sign_up(email: object, password: object, name: object) -> User:
 def invite(email: str, inviter: User, loan: Loan) -> User:
     """An `invited` account for an address that has none, sent an invitation about
     `loan`; part of the caller's transaction."""
-    step = ACCOUNT.creation("invite", "inviter")
-    user = User(email=email, name=email.split("@", 1)[0], state=step.dest, is_admin=False)
-    db.session.add(user)
-    record_step(
-        step,
-        from_state=None,
-        to_state=user.state,
-        actor=inviter,
-        user=user,
-        recipient=lambda role: user,
-        mail_about=loan,
+    return _create(
+        "invite", "inviter", email, email.split("@", 1)[0], actor=inviter, mail_about=loan
     )
-    return user
 
 
 def create_admin(email: object, password: object, name: object) -> User:
-    address = validation.email_address(email)
-    secret = validation.password(password)
-    display = validation.text(name, "name", max_length=120)
+    address, secret, display = _credentials(email, password, name)
     with atomic():
         if find_by_email(address) is not None:
-            raise InvalidInput("An account with this email address already exists.", field="email")
-        step = ACCOUNT.creation("create_admin", "system")
-        user = User(email=address, name=display, state=step.dest, is_admin=True)
+            raise _taken()
+        user = _create("create_admin", "system", address, display)
         user.set_password(secret)
-        db.session.add(user)
-        _record(step, user, None, None)
     return user
 
 
