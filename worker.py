@@ -33,7 +33,7 @@ def wait_for_redis(app, stopping: threading.Event) -> bool:
         except RedisError as exc:
             log.warning("waiting for Redis (%s); next try in %.1fs", exc, delay)
             stopping.wait(delay)
-            delay = min(delay * 2, 15.0)
+            delay = min(delay * 2, 5.0)
     return False
 
 
