@@ -58,7 +58,9 @@ def create_app(config: Mapping | None = None) -> Flask:
 
     @login.user_loader
     def load_user(user_id: str) -> models.User | None:
-        return db.session.get(models.User, int(user_id))
+        # A session outlives a closed account: only an account that may log in loads.
+        user = db.session.get(models.User, int(user_id))
+        return user if user is not None and user.is_active else None
 
     from app.notifications import blueprint as notifications_bp
 
@@ -67,6 +69,14 @@ def create_app(config: Mapping | None = None) -> Flask:
     from app import api
 
     api.init_app(app)
+
+    from app import web
+
+    web.init_app(app)
+
+    from app import dev
+
+    dev.init_app(app)  # /dev/mail, in development only
 
     from app import cli
 

@@ -154,6 +154,13 @@ def authenticate(email: object, password: object) -> User:
     return user
 
 
+def change_name(user: User, name: object) -> User:
+    display = validation.text(name, "name", max_length=120)
+    with atomic():
+        user.name = display
+    return user
+
+
 def start_disconnect(user: User) -> User:
     from app.lending.states import IN_PROGRESS_STATES
 

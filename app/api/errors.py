@@ -1,6 +1,8 @@
 """Every API error as JSON, `{"error": {"code", "message"[, "field"]}}`: the typed
 errors the services raise, and HTTP's own (an unknown path, a wrong method, a body
 too large or not JSON, too many attempts, a crash) for any path under /api/.
+
+This is the app's one HTTPException handler: other paths get app.web's HTML pages.
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ def service_error(exc: MoochError) -> Response:
     return error_response(exc.status, exc.code, exc.message, exc.field)
 
 
-def http_error(exc: HTTPException) -> Response | HTTPException:
-    """JSON under /api/; anywhere else Flask's own page, as before."""
+def http_error(exc: HTTPException) -> Response:
+    """JSON under /api/; anywhere else the web's own HTML page."""
     if not request.path.startswith(API_PATHS):
-        return exc
+        from app.web.errors import http_error_page
+
+        return http_error_page(exc)
     status = exc.code or 500
     if status == 413:
         message = f"The body is larger than {request.max_content_length} bytes."

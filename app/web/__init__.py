@@ -1,0 +1,23 @@
+"""The browser pages: thin views over the account and lending services.
+
+forms.py     Flask-WTF forms (CSRF); the services do the checking, naming the field
+views.py     the routes: form → service → redirect with a flash, or the form again
+errors.py    our HTML error pages, for every path outside the JSON API
+labels.py    the words the pages use for states, events and emails
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.extensions import login
+from app.web import errors
+from app.web.views import web
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(web)
+    login.login_view = "web.login"
+    login.login_message = "Log in to see that page."
+    login.login_message_category = "info"
+    errors.init_app(app)

@@ -1,0 +1,85 @@
+"""Friendly HTML error pages for every path outside /api/.
+
+The app-wide HTTPException handler lives in app.api.errors and answers JSON under
+/api/; for any other path it calls `http_error_page` here. An unhandled exception
+reaches that same handler as an InternalServerError, so one dispatch point serves
+404, 405, 413, 500 and the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from app.errors import MoochError
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+
+CSRF_EXPIRED = "This form has expired. Reload the page and try again."
+
+PAGES = {
+    400: ("That did not work", "The request was not one we understand."),
+    403: ("Not allowed", "You are not allowed to do that."),
+    404: ("Nothing here", "There is no such page, or it is not yours to see."),
+    405: ("Not like that", "This page cannot be used that way."),
+    413: ("Too much", "What you sent is larger than we accept."),
+    429: ("Slow down", "Too many attempts; wait a minute and try again."),
+    500: ("Something went wrong", "It is our fault, not yours, and it has been logged."),
+}
+
+
+def page(
+    status: int, message: str | None = None, headers=None, retry: str | None = None
+) -> Response:
+    title, default = PAGES.get(status, ("That did not work", "Something is not right."))
+    try:
+        if status >= 500:
+            db.session.rollback()  # the page may read the user; never from a failed session
+        body = render_template(
+            "web/error.html", status=status, title=title, message=message or default, retry=retry
+        )
+    except Exception:  # the error page itself must not fail
+        log.exception("error page %s could not be rendered", status)
+        body = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{default}</p>"
+    response = Response(body, status=status, mimetype="text/html")
+    for name, value in headers or ():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def http_error_page(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    # Our own messages: werkzeug's describe the server, not the visitor's next step.
+    if isinstance(exc, CSRFError):
+        return page(status, CSRF_EXPIRED, exc.get_headers(), retry=request.path)
+    return page(status, None, exc.get_headers())
+
+
+def service_error_page(exc: MoochError) -> Response:
+    """A typed error no view turned into a message: NotFound (a loan not yours) most
+    of all, which must look exactly like a page that does not exist."""
+    if exc.status == 404:
+        return page(404)
+    return page(exc.status, exc.message)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(MoochError, _for_web(app))
+
+
+def _for_web(app: Flask):
+    from app.api.errors import API_PATHS, service_error
+
+    def handle(exc: MoochError) -> Response:
+        # The API blueprint registers its own handler; this is only a safety net
+        # for a typed error raised outside any blueprint that has one.
+        if request.path.startswith(API_PATHS):
+            return service_error(exc)
+        return service_error_page(exc)
+
+    return handle
