@@ -1,4 +1,5 @@
-"""Commands: `flask notifications relay`, `flask loans clock`, `flask create-admin`."""
+"""Commands: `flask notifications relay`, `flask loans clock`, `flask create-admin`,
+`flask demo` (app/demo.py)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(notifications_cli)
     app.cli.add_command(loans_cli)
     app.cli.add_command(create_admin_command)
+
+    from app.demo import demo_command
+
+    app.cli.add_command(demo_command)

@@ -6,12 +6,17 @@ runs where, then replaces itself with honcho (Ctrl-C stops everything).
 
 Configured means set in the environment or in `.env`, which honcho also reads and
 applies over the environment.
+
+On a database with no users yet it first runs `flask demo` (two demo accounts and a
+few loans) and prints their logins; `MOOCH_DEMO=0` skips that. Nothing here prompts,
+so `make run` works with no terminal attached.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -115,6 +120,31 @@ def busy_ports(effective: dict[str, str], processes: list[str]) -> list[str]:
     ]
 
 
+def seed_demo(effective: dict[str, str]) -> str:
+    """`flask demo` on an empty development database; what it said, or "".
+
+    The demo command itself does nothing when any user exists, so every later start
+    leaves the database alone."""
+    if effective.get("MOOCH_ENV") != "development" or effective.get("MOOCH_DEMO") == "0":
+        return ""
+    flask = Path(sys.executable).parent / "flask"
+    try:
+        done = subprocess.run(
+            [str(flask), "--app", "app", "demo"],
+            env=effective,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"run: flask demo did not run ({error}); starting anyway."
+    if done.returncode != 0:
+        return f"run: flask demo failed, starting anyway:\n{done.stderr.strip()}"
+    said = done.stdout.strip()
+    return "" if "nothing to do" in said else said
+
+
 def main() -> int:
     os.chdir(ROOT)
     dotenv = read_dotenv(ROOT / ".env")
@@ -139,7 +169,10 @@ def main() -> int:
     if "mail" in processes:
         Path(effective["MAIL_CATCHER_DIR"]).mkdir(parents=True, exist_ok=True)
 
+    seeded = seed_demo(effective)
     print(describe(effective, processes), flush=True)
+    if seeded:
+        print(seeded, flush=True)
     argv = [str(honcho), "-f", PROCFILE, "start", *processes]
     os.execve(argv[0], argv, env)
 

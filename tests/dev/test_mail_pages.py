@@ -1,0 +1,139 @@
+"""/dev/mail: the .eml files a real MailCatcher wrote, listed and shown, in development
+only. The mail comes from the app itself, through the worker's delivery code."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+from email.message import EmailMessage
+from urllib.parse import urlsplit
+
+import pytest
+
+from app import create_app
+from app.accounts import service as accounts
+from app.extensions import db
+from devtools.mailcatcher import MailCatcher
+from tests.support import Delivered
+
+
+@pytest.fixture
+def catcher(tmp_path):
+    with MailCatcher(maildir=tmp_path / "mail") as server:
+        yield server
+
+
+@pytest.fixture
+def settings(settings, catcher):
+    return {
+        **settings,
+        "MOOCH_ENV": "development",
+        "MAIL_CATCHER_DIR": str(catcher.maildir),
+        "MAIL_SERVER": catcher.host,
+        "MAIL_PORT": catcher.port,
+    }
+
+
+def deliver(app, catcher) -> list[EmailMessage]:
+    return Delivered(app, catcher).run()
+
+
+def send_raw(catcher, subject: str, html: str | None = None, to: str = "x@example.com") -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "a@example.com", to, subject
+    message["Date"] = "Thu, 26 Nov 2026 10:00:00 +0000"
+    message.set_content("hello")
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    with smtplib.SMTP(catcher.host, catcher.port, timeout=5) as smtp:
+        smtp.send_message(message)
+
+
+def names(catcher) -> list[str]:
+    return sorted(p.name for p in catcher.maildir.glob("*.eml"))
+
+
+def test_lists_caught_mail_newest_first(app, catcher):
+    client = app.test_client()
+    assert "No mail yet" in client.get("/dev/mail").text
+    send_raw(catcher, "the first one", to="first@example.com")
+    send_raw(catcher, "the second one", to="second@example.com")
+    page = client.get("/dev/mail")
+    assert page.status_code == 200
+    assert page.text.index("the second one") < page.text.index("the first one")
+    assert "first@example.com" in page.text and "2026-11-26 10:00:00" in page.text
+    for name in names(catcher):
+        assert f'href="/dev/mail/{name}"' in page.text
+
+
+def test_shows_the_apps_own_mail_with_working_links(app, catcher):
+    user = accounts.sign_up("newcomer@example.com", "long enough password", "Nia")
+    user_id = user.id
+    (sent,) = deliver(app, catcher)
+    client = app.test_client()
+    (name,) = names(catcher)
+
+    page = client.get(f"/dev/mail/{name}")
+    assert page.status_code == 200
+    assert str(sent["Subject"]) in page.text and "newcomer@example.com" in page.text
+    # The text part's confirm link is a link, absolute, and it works.
+    links = re.findall(r'<a href="(https://mooch\.test/confirm/[^"]+)"', page.text)
+    assert links, page.text
+    assert f'src="/dev/mail/{name}/html"' in page.text and "sandbox=" in page.text
+
+    html = client.get(f"/dev/mail/{name}/html")
+    assert html.status_code == 200 and html.mimetype == "text/html"
+    csp = html.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "sandbox" in csp and "allow-scripts" not in csp
+    assert '<base target="_top">' in html.text and "https://mooch.test/confirm/" in html.text
+
+    token = urlsplit(links[0]).path.rsplit("/", 1)[1]
+    assert accounts.activate(token).state == "active"
+    db.session.expire_all()
+    assert db.session.get(type(user), user_id).state == "active"
+
+    raw = client.get(f"/dev/mail/{name}/raw")
+    assert raw.status_code == 200 and raw.mimetype == "text/plain"
+    assert "Message-ID" in raw.text
+
+
+def test_names_cannot_leave_the_mail_folder(app, catcher, tmp_path):
+    (tmp_path / "secret.eml").write_text("Subject: secret\n\nno\n")
+    client = app.test_client()
+    send_raw(catcher, "ordinary")
+    for bad in (
+        "../secret.eml",
+        "..%2Fsecret.eml",
+        "%2E%2E%2Fsecret.eml",
+        ".hidden.eml",
+        "nothing-here.eml",
+        "notmail.txt",
+    ):
+        response = client.get(f"/dev/mail/{bad}")
+        assert response.status_code == 404, bad
+        assert "secret" not in response.text
+        assert client.get(f"/dev/mail/{bad}/html").status_code == 404, bad
+
+
+def test_a_message_without_html_has_no_html_page(app, catcher):
+    send_raw(catcher, "plain only")
+    (name,) = names(catcher)
+    client = app.test_client()
+    assert "<iframe" not in client.get(f"/dev/mail/{name}").text
+    assert client.get(f"/dev/mail/{name}/html").status_code == 404
+
+
+@pytest.mark.parametrize("env", ["production", "test", None])
+def test_does_not_exist_outside_development(settings, env, catcher):
+    settings = {**settings, "MOOCH_ENV": env}
+    send_raw(catcher, "private")
+    (name,) = names(catcher)
+    app = create_app(settings)
+    client = app.test_client()
+    for path in ("/dev/mail", f"/dev/mail/{name}", f"/dev/mail/{name}/html"):
+        assert client.get(path).status_code == 404, path
+    assert "dev" not in app.blueprints
+    with app.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
