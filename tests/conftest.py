@@ -32,17 +32,26 @@ from tests.support import Delivered, Enqueued, Factory, migrate_to_head
 TABLES = ("notifications", "audit_events", "loans", "users")
 
 
-def _worker_number(worker_id: str) -> int:
-    return 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
-
-
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory, worker_id) -> str:
+def redis_url(tmp_path_factory) -> str:
+    """With REDIS_URL, a database number of that server that no other test process
+    (of this run or of another running at the same time) holds: each test empties
+    its database, and any worker on it takes its jobs. Held by a lock key in
+    database 0 for as long as this process runs."""
     configured = os.environ.get("REDIS_URL")
     if configured:
-        url = make_url_db(configured, 1 + _worker_number(worker_id))
-        yield url
-        return
+        lock = Redis.from_url(make_url_db(configured, 0), socket_timeout=5)
+        for number in range(1, 16):
+            key = f"mooch-tests:db-lock:{number}"
+            if lock.set(key, os.getpid(), nx=True, ex=6 * 3600):
+                try:
+                    yield make_url_db(configured, number)
+                finally:
+                    lock.delete(key)
+                    lock.close()
+                return
+        lock.close()
+    # No REDIS_URL, or every database of it is held: a server of our own.
     with RedisServer(directory=tmp_path_factory.mktemp("redis")) as server:
         yield server.url
 
