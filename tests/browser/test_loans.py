@@ -1,0 +1,236 @@
+"""Two people, two browsers: sign up through the pages, confirm from the caught mail,
+and walk a loan to `closed`, each reloading to see the other's move and the mail's
+delivery status on the loan page's timeline."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import date, timedelta
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from devtools.mailcatcher import MailCatcher
+from tests.browser.conftest import TIMEOUT_MS, LiveServer
+from tests.processes import wait_until
+from tests.support import links_in
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "a long enough password"
+LOAN_URL = re.compile(r"/loans/(\d+)$")
+
+
+class Person:
+    def __init__(self, page: Page, name: str, email: str) -> None:
+        self.page = page
+        self.name = name
+        self.email = email
+
+
+def shot(page: Page, screenshots, kind: str) -> None:
+    if screenshots is not None:
+        page.screenshot(path=str(screenshots / f"{kind}.png"), full_page=True)
+
+
+def mail_link(mail_server: MailCatcher, live: LiveServer, to: str, path: str) -> str:
+    """The link to `path...` in the mail the worker delivered to `to`."""
+
+    def found():
+        for message in mail_server.messages:
+            if to in message["To"]:
+                for link in links_in(message):
+                    if link.startswith(live.url + path):
+                        return link
+        return None
+
+    return wait_until(found, f"a mail to {to} with a {path} link", details=live.workers.tails)
+
+
+def sign_up(person: Person, live: LiveServer, mail_server: MailCatcher, screenshots=None) -> None:
+    page = person.page
+    page.goto("/signup")
+    expect(page.get_by_role("heading", name="Sign up")).to_be_visible()
+    page.get_by_label("Your name").fill(person.name)
+    page.get_by_label("Email address").fill(person.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    shot(page, screenshots, "signup")
+    page.get_by_role("button", name="Sign up").click()
+    expect(page).to_have_url(re.compile(r"/check-email"))
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    shot(page, screenshots, "check-email")
+
+    # The worker process delivers the confirmation; its link opens in this browser.
+    page.goto(mail_link(mail_server, live, person.email, "/confirm/"))
+    expect(page).to_have_url(live.url + "/")
+    expect(page.locator(".flashes")).to_contain_text(f"Welcome, {person.name}")
+    expect(page.get_by_role("heading", name="My loans")).to_be_visible()
+
+
+def open_loan(person: Person, loan_id: int) -> Page:
+    """Reload the loan from the dashboard, the way a person would find it."""
+    page = person.page
+    page.goto("/")
+    page.locator(f'a.loan-row[href="/loans/{loan_id}"]').click()
+    expect(page).to_have_url(re.compile(rf"/loans/{loan_id}$"))
+    return page
+
+
+def shows(page: Page, state: str, buttons: list[str]) -> None:
+    """The loan page shows `state` and exactly these buttons (any order)."""
+    expect(page.locator(".facts .badge")).to_have_text(state)
+    expect(page.locator(".event-forms button")).to_have_count(len(buttons))
+    assert sorted(page.locator(".event-forms button").all_inner_texts()) == sorted(buttons)
+    if not buttons:
+        expect(page.locator("#next ~ .empty")).to_contain_text("Nothing right now")
+
+
+def press(page: Page, button: str, state: str) -> None:
+    page.get_by_role("button", name=button, exact=True).click()
+    expect(page.locator(".facts .badge")).to_have_text(state)
+    expect(page.locator(".alert-error")).to_have_count(0)
+
+
+def all_mail_sent(page: Page, count: int) -> list[str]:
+    """Reload until the timeline lists `count` emails, every one of them sent."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        page.reload()
+        statuses = page.locator(".timeline .delivery").all_inner_texts()
+        if len(statuses) == count and set(statuses) == {"sent"}:
+            return statuses
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timeline mail statuses {statuses}, wanted {count} sent")
+        page.wait_for_timeout(250)
+
+
+def new_loan(person: Person, action: str, role: str, item: str, other: Person, screenshots=None):
+    page = person.page
+    page.goto("/")
+    page.get_by_role("link", name=action).click()
+    expect(page).to_have_url(re.compile(rf"/loans/new\?role={role}$"))
+    expect(page.locator(f'input[name="role"][value="{role}"]')).to_be_checked()
+    page.get_by_label("What").fill(item)
+    page.get_by_label("Their email address").fill(other.email)
+    shot(page, screenshots, "new-loan")
+    page.get_by_role("button", name="Send").click()
+    expect(page).to_have_url(LOAN_URL)
+    expect(page.locator(".flashes")).to_contain_text(f"on its way to {other.name}")
+    return int(LOAN_URL.search(page.url).group(1))
+
+
+def hand_over(lender: Person) -> str:
+    due = (date.today() + timedelta(days=14)).isoformat()
+    form = lender.page.locator(
+        "form.event-form", has=lender.page.locator('input[value="hand_over"]')
+    )
+    form.get_by_label("Due back").fill(due)
+    press(lender.page, "Hand it over", "lent")
+    return due
+
+
+def test_a_request_from_sign_up_to_closed(new_page, live_server, mail_server, screenshots) -> None:
+    lena = Person(new_page(), "Lena", "lena@example.com")
+    bram = Person(new_page(), "Bram", "bram@example.com")
+    sign_up(lena, live_server, mail_server, screenshots)
+    sign_up(bram, live_server, mail_server)
+    shot(lena.page, screenshots, "dashboard")
+
+    # Bram asks to borrow Lena's drill.
+    loan = new_loan(bram, "Ask to borrow", "borrower", "cordless drill", lena, screenshots)
+    shows(bram.page, "requested", ["Call it off"])
+
+    # Lena sees it waiting on her, and accepts.
+    page = lena.page
+    page.goto("/")
+    expect(page.locator("#act ~ .loan-list")).to_contain_text("You lend cordless drill to Bram")
+    open_loan(lena, loan)
+    shows(page, "requested", ["Accept", "Decline"])
+    press(page, "Accept", "agreed")
+    shows(page, "agreed", ["Hand it over", "Call it off"])
+
+    open_loan(bram, loan)
+    shows(bram.page, "agreed", ["Call it off"])
+
+    # Lena hands it over with a due date; Bram sees it lent, and gives it back.
+    due = hand_over(lena)
+    shows(lena.page, "lent", [])
+    open_loan(bram, loan)
+    shows(bram.page, "lent", ["I gave it back"])
+    expect(bram.page.locator(".facts")).to_contain_text(date.fromisoformat(due).strftime("%B %Y"))
+    press(bram.page, "I gave it back", "returned")
+    shows(bram.page, "returned", [])
+
+    # Lena confirms; both see it closed, and every email of its life sent.
+    open_loan(lena, loan)
+    shows(lena.page, "returned", ["I got it back", "Something is wrong"])
+    press(lena.page, "I got it back", "closed")
+    shows(lena.page, "closed", [])
+    open_loan(bram, loan)
+    shows(bram.page, "closed", [])
+    # requested 1, accepted 1, started 2, returned 1, closed 2
+    all_mail_sent(bram.page, 7)
+    all_mail_sent(lena.page, 7)
+    expect(lena.page.locator(".timeline > li")).to_have_count(5)
+    shot(lena.page, screenshots, "loan")
+
+    # Log out and in again through the pages.
+    lena.page.get_by_role("button", name="Log out").click()
+    expect(lena.page.locator(".flashes")).to_contain_text("You are logged out")
+    lena.page.goto("/login")
+    lena.page.get_by_label("Email address").fill(lena.email)
+    lena.page.get_by_label("Password").fill(PASSWORD)
+    shot(lena.page, screenshots, "login")
+    lena.page.get_by_role("button", name="Log in").click()
+    expect(lena.page.locator(".flashes")).to_contain_text("Hello, Lena.")
+    expect(lena.page.locator("#done ~ .loan-list")).to_contain_text("cordless drill")
+
+    lena.page.get_by_role("link", name="Account").click()
+    expect(lena.page.get_by_role("heading", name="Your account")).to_be_visible()
+    shot(lena.page, screenshots, "account")
+
+    # Someone else's loan, or none: the same 404 page.
+    response = lena.page.goto(f"/loans/{loan + 1000}")
+    assert response is not None and response.status == 404
+    expect(lena.page.get_by_role("heading", name="Nothing here")).to_be_visible()
+    shot(lena.page, screenshots, "404")
+
+
+def test_an_offer_through_a_dispute_to_closed(new_page, live_server, mail_server) -> None:
+    lena = Person(new_page(), "Lena", "lena@example.com")
+    bram = Person(new_page(), "Bram", "bram@example.com")
+    sign_up(lena, live_server, mail_server)
+    sign_up(bram, live_server, mail_server)
+
+    # Lena offers her tent; Bram accepts.
+    loan = new_loan(lena, "Offer to lend", "lender", "the blue tent", bram)
+    shows(lena.page, "offered", ["Call it off"])
+    open_loan(bram, loan)
+    shows(bram.page, "offered", ["Accept", "Decline"])
+    press(bram.page, "Accept", "agreed")
+
+    open_loan(lena, loan)
+    shows(lena.page, "agreed", ["Hand it over", "Call it off"])
+    hand_over(lena)
+
+    open_loan(bram, loan)
+    shows(bram.page, "lent", ["I gave it back"])
+    press(bram.page, "I gave it back", "returned")
+
+    # Lena says the return is not right; Bram sees the dispute and resolves it.
+    open_loan(lena, loan)
+    press(lena.page, "Something is wrong", "disputed")
+    shows(lena.page, "disputed", ["We sorted it out"])
+    open_loan(bram, loan)
+    shows(bram.page, "disputed", ["We sorted it out"])
+    press(bram.page, "We sorted it out", "closed")
+    shows(bram.page, "closed", [])
+
+    open_loan(lena, loan)
+    shows(lena.page, "closed", [])
+    # offered 1, accepted 1, started 2, returned 1, disputed 2, resolved 2
+    all_mail_sent(lena.page, 9)
+    all_mail_sent(bram.page, 9)
+    expect(lena.page.locator(".timeline")).to_contain_text("disputed the return")
+    expect(lena.page.locator(".timeline")).to_contain_text("marked it resolved")
