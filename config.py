@@ -11,11 +11,23 @@ import os
 
 
 def _int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+    return _number(name, default, int)
 
 
 def _float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
+    return _number(name, default, float)
+
+
+def _number(name: str, default, kind: type):
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(
+            f"{name}={value!r} is not a{'n integer' if kind is int else ' number'}"
+        ) from None
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -43,11 +55,15 @@ class Config:
         # None means "sqlite file under the app's instance folder", filled in by create_app.
         self.SQLALCHEMY_DATABASE_URI = _database_url(None)
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+        # PostgreSQL only: seconds to wait for a connection before it is an error.
+        self.DATABASE_CONNECT_TIMEOUT = _int("DATABASE_CONNECT_TIMEOUT", 5)
 
         self.REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6390/0")
         # Both bounded: a dead Redis must be an error, never a hang in a request.
         self.REDIS_CONNECT_TIMEOUT = _float("REDIS_CONNECT_TIMEOUT", 1.0)
         self.REDIS_SOCKET_TIMEOUT = _float("REDIS_SOCKET_TIMEOUT", 5.0)
+        # rediss:// with a self-signed certificate (Heroku Redis) needs false.
+        self.REDIS_TLS_VERIFY = _bool("REDIS_TLS_VERIFY", True)
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "mail")
 
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
@@ -78,6 +94,25 @@ class Config:
 
         # How often the worker runs the relay and the loan clock.
         self.WORKER_TICK_SECONDS = _float("WORKER_TICK_SECONDS", 30.0)
+        # `worker.py status` exits 1 when a pending notification is older than this (s).
+        self.WORKER_STATUS_MAX_PENDING_AGE = _float("WORKER_STATUS_MAX_PENDING_AGE", 600.0)
+
+        # `python worker.py`: how many worker processes (more than one adds a
+        # supervisor), which queues (comma-separated; empty = RQ_QUEUE), and the limits
+        # after which a worker finishes its job, exits 0 and is replaced: resident
+        # memory in MB and jobs done. On SIGTERM a delivery in hand gets
+        # WORKER_SHUTDOWN_GRACE seconds (under Heroku's 30) before it is given back.
+        self.WORKER_PROCESSES = _int("WORKER_PROCESSES", 1)
+        self.WORKER_QUEUES = os.environ.get("WORKER_QUEUES", "")
+        self.WORKER_MAX_MEMORY_MB = _float("WORKER_MAX_MEMORY_MB", 100.0)
+        self.WORKER_MAX_JOBS = _int("WORKER_MAX_JOBS", 1000)
+        self.WORKER_SHUTDOWN_GRACE = _float("WORKER_SHUTDOWN_GRACE", 25.0)
+        # The supervisor restarts a worker that died with a growing delay (from
+        # WORKER_RESTART_DELAY, doubling up to a minute) and gives up on it after
+        # WORKER_FLAP_LIMIT failed starts within WORKER_FLAP_WINDOW seconds.
+        self.WORKER_RESTART_DELAY = _float("WORKER_RESTART_DELAY", 1.0)
+        self.WORKER_FLAP_LIMIT = _int("WORKER_FLAP_LIMIT", 5)
+        self.WORKER_FLAP_WINDOW = _float("WORKER_FLAP_WINDOW", 300.0)
 
         # The JSON API: how long a bearer token lives, the largest request body, and
         # how many attempts at a token, a sign-up or a confirmation one client (by IP

@@ -1,48 +1,90 @@
 """Mooch's worker: `python worker.py` delivers mail; `python worker.py status` reports.
 
-It creates the app once, then runs RQ jobs in this process inside that app's
-context, with one SMTP connection kept open, and a clock thread that relays the
-outbox and fires the loans' timed events.
+One worker process creates the app once, then runs RQ jobs in this process inside
+that app's context, with one SMTP connection kept open, and a clock thread that
+relays the outbox and fires the loans' timed events. With --processes N (N > 1) this
+process becomes a supervisor of N such processes and replaces each one that exits.
+
+Every option has an environment variable (shown in brackets); the option wins.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from redis.exceptions import RedisError
-from rq import Worker
-
-from app import create_app
-from app.notifications.queue import mail_queue, redis_connection
-from app.notifications.worker import Clock, build_worker
 
 log = logging.getLogger("worker")
 
+# A worker that cannot even start under its limits exits with this (EX_CONFIG), which
+# its supervisor or process manager counts as a failure, not as a clean recycle.
+EXIT_CONFIG = 78
 
-def wait_for_redis(app, stopping: threading.Event) -> bool:
-    """Block until Redis answers (True) or a stop is requested (False)."""
+
+def wait_for_redis(app, stopping: threading.Event, once: bool = False) -> bool:
+    """Block until Redis answers (True) or a stop is requested (False); with `once`,
+    ask a single time."""
+    from app.notifications.queue import redis_connection
+
     delay = 0.5
     while not stopping.is_set():
         try:
             redis_connection(app).ping()
             return True
         except RedisError as exc:
+            if once:
+                return False
             log.warning("waiting for Redis (%s); next try in %.1fs", exc, delay)
             stopping.wait(delay)
             delay = min(delay * 2, 5.0)
     return False
 
 
-def run(args: argparse.Namespace) -> int:
-    """Work until told to stop. RQ's worker quits when Redis goes away; this loop waits
-    for Redis to come back and starts a fresh worker, so a Redis restart never needs a
-    worker restart. Committed mail is safe meanwhile: it is in the database."""
+def watch_supervisor(stopping: threading.Event) -> None:
+    """Under a supervisor: if it disappears (killed with SIGKILL), stop like on SIGTERM
+    rather than live on unwatched."""
+    supervisor = os.environ.get("MOOCH_SUPERVISOR_PID")
+    if not supervisor or not supervisor.isdigit():
+        return
+
+    def watch() -> None:
+        while not stopping.wait(1.0):
+            if os.getppid() != int(supervisor):
+                log.warning("supervisor pid=%s is gone; stopping", supervisor)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, name="mooch-parent-watch", daemon=True).start()
+
+
+def work(args: argparse.Namespace) -> int:
+    """One worker process, until a signal, a limit, or (burst) an empty queue.
+
+    RQ's worker quits when Redis goes away; this loop waits for Redis to come back and
+    starts a fresh one, so a Redis restart never needs a worker restart. Committed mail
+    is safe meanwhile: it is in the database."""
+    from app import create_app
+    from app.notifications.worker import Clock, Limits, build_worker, rss_mb
+
     app = create_app()
+    limits = Limits(max_jobs=args.max_jobs, max_memory_mb=args.max_memory_mb)
+    if args.max_memory_mb and rss_mb() > args.max_memory_mb:
+        log.error(
+            "worker pid=%d uses %.0f MB before its first job, over the memory cap of %.0f MB"
+            " (--max-memory-mb / WORKER_MAX_MEMORY_MB); not starting",
+            os.getpid(),
+            rss_mb(),
+            args.max_memory_mb,
+        )
+        return EXIT_CONFIG
     stopping = threading.Event()
+    watch_supervisor(stopping)
     clock = None if args.no_clock else Clock(app)
     if clock:
         clock.start()
@@ -53,54 +95,208 @@ def run(args: argparse.Namespace) -> int:
                 signal.signal(sig, lambda signum, frame: stopping.set())
             if not wait_for_redis(app, stopping):
                 break
-            worker = build_worker(app, queues=args.queues or None)
+            worker = build_worker(app, queues=args.queues, limits=limits, grace=args.grace)
             try:
                 worker.work(burst=args.burst, logging_level=args.log_level)
             except RedisError as exc:
                 log.warning("worker lost Redis: %s", exc)
+            if limits.reached:
+                log.info("worker pid=%d: %s; exiting 0 to be replaced", os.getpid(), limits.reached)
+                break
             if worker.stop_requested:
                 break
-            if args.burst and _redis_answers(app):
+            if args.burst and wait_for_redis(app, stopping, once=True):
                 break  # the queue is drained
     finally:
+        stopping.set()
         if clock:
             clock.stop()
     return 0
 
 
-def _redis_answers(app) -> bool:
-    try:
-        return bool(redis_connection(app).ping())
-    except RedisError:
-        return False
+def supervise(args: argparse.Namespace) -> int:
+    from app.notifications.supervisor import Supervisor
+
+    command = [sys.executable, str(Path(__file__).resolve()), "run", "--processes", "1"]
+    for queue in args.queues or []:
+        command += ["--queue", queue]
+    command += [
+        "--max-memory-mb",
+        str(args.max_memory_mb),
+        "--max-jobs",
+        str(args.max_jobs),
+        "--grace",
+        str(args.grace),
+        "--log-level",
+        args.log_level,
+    ]
+    if args.burst:
+        command.append("--burst")
+    if args.no_clock:
+        command.append("--no-clock")
+    supervisor = Supervisor(
+        command,
+        args.processes,
+        burst=args.burst,
+        grace=args.grace,
+        restart_delay=args.restart_delay,
+        flap_limit=args.flap_limit,
+        flap_window=args.flap_window,
+    )
+    supervisor.install_signal_handlers()
+    return supervisor.run()
 
 
 def status(args: argparse.Namespace) -> int:
-    app = create_app()
-    try:
-        workers = Worker.all(connection=redis_connection(app))
-        depth = mail_queue(app).count
-    except RedisError as exc:
-        print(f"redis unreachable: {exc}")
-        return 2
-    for w in workers:
-        print(f"{w.name} {w.hostname} pid={w.pid} state={w.get_state()}")
-    print(f"workers: {len(workers)}  queue {app.config['RQ_QUEUE']}: {depth}")
-    return 0 if workers else 1
+    from app import create_app
+    from app.notifications.status import status_main
+
+    return status_main(create_app(), as_json=args.json, max_pending_age=args.max_pending_age)
+
+
+# -- the command line -----------------------------------------------------------------
+
+
+def _at_least(minimum: float, kind: type = int):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {text}")
+        return value
+
+    return parse
+
+
+def run_parser(config) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="worker.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="`python worker.py status --help`: the status report and its exit codes.",
+    )
+    parser.add_argument("run", nargs="?", choices=["run"], help="work (the default)")
+    queues = [q.strip() for q in config.WORKER_QUEUES.split(",") if q.strip()]
+    parser.add_argument(
+        "-q",
+        "--queue",
+        dest="queues",
+        action="append",
+        help=f"a queue to take jobs from; repeat for several [WORKER_QUEUES, comma-separated;"
+        f" default: {', '.join(queues) or config.RQ_QUEUE}]",
+    )
+    parser.set_defaults(default_queues=queues)
+    parser.add_argument(
+        "-n",
+        "--processes",
+        type=_at_least(1),
+        default=config.WORKER_PROCESSES,
+        help="worker processes; more than 1 runs them under a supervisor that replaces"
+        " each one that exits [WORKER_PROCESSES; default: %(default)s]",
+    )
+    parser.add_argument(
+        "--burst",
+        action="store_true",
+        help="deliver what is queued, then exit 0 instead of waiting for more",
+    )
+    parser.add_argument(
+        "--max-memory-mb",
+        type=_at_least(0, float),
+        default=config.WORKER_MAX_MEMORY_MB,
+        help="once a worker's resident memory is above this after a job, it exits 0 to be"
+        " replaced; 0 = no cap [WORKER_MAX_MEMORY_MB; default: %(default)s]",
+    )
+    parser.add_argument(
+        "--max-jobs",
+        type=_at_least(0),
+        default=config.WORKER_MAX_JOBS,
+        help="a worker exits 0 to be replaced after this many jobs; 0 = no cap"
+        " [WORKER_MAX_JOBS; default: %(default)s]",
+    )
+    parser.add_argument(
+        "--grace",
+        type=_at_least(0, float),
+        default=config.WORKER_SHUTDOWN_GRACE,
+        help="on SIGTERM, seconds to finish the delivery in hand before giving it back to"
+        " the queue; then exit 0 [WORKER_SHUTDOWN_GRACE; default: %(default)s]",
+    )
+    parser.add_argument(
+        "--restart-delay",
+        type=_at_least(0, float),
+        default=config.WORKER_RESTART_DELAY,
+        help="supervisor: first delay before restarting a worker that died; doubles each"
+        " time, up to 60 s [WORKER_RESTART_DELAY; default: %(default)s]",
+    )
+    parser.add_argument(
+        "--flap-limit",
+        type=_at_least(1),
+        default=config.WORKER_FLAP_LIMIT,
+        help="supervisor: give up on a worker that died this many times within"
+        " --flap-window [WORKER_FLAP_LIMIT; default: %(default)s]",
+    )
+    parser.add_argument(
+        "--flap-window",
+        type=_at_least(1, float),
+        default=config.WORKER_FLAP_WINDOW,
+        help="supervisor: the window for --flap-limit, in seconds"
+        " [WORKER_FLAP_WINDOW; default: %(default)s]",
+    )
+    parser.add_argument(
+        "--no-clock",
+        action="store_true",
+        help="do not run the clock thread (outbox relay, loan timers) in this worker",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+        help="[LOG_LEVEL; default: %(default)s]; LOG_FORMAT=json logs one JSON object a line",
+    )
+    return parser
+
+
+def status_parser(config) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="worker.py status",
+        description="Every live worker on every machine (from Redis), the queues, and the"
+        " notifications by status. Exit status: 0 at least one worker is alive and nothing"
+        " pending is older than --max-pending-age; 1 otherwise; 2 Redis or the database"
+        " cannot be reached.",
+    )
+    parser.add_argument("status", choices=["status"])
+    parser.add_argument("--json", action="store_true", help="one JSON document, for machines")
+    parser.add_argument(
+        "--max-pending-age",
+        type=_at_least(0, float),
+        default=None,
+        help="seconds a notification may stay pending before the status is a problem"
+        f" [WORKER_STATUS_MAX_PENDING_AGE; default: "
+        f"{getattr(config, 'WORKER_STATUS_MAX_PENDING_AGE', 600)}]",
+    )
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="worker.py", description=__doc__)
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "status"])
-    parser.add_argument("--burst", action="store_true", help="quit when the queues are empty")
-    parser.add_argument("--queue", dest="queues", action="append", help="queue to listen on")
-    parser.add_argument("--no-clock", action="store_true", help="do not run the periodic clock")
-    parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    return run(args) if args.command == "run" else status(args)
+    from app.logs import configure_logging
+    from config import Config
+
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        config = Config()
+    except ValueError as exc:
+        print(f"worker.py: bad setting in the environment: {exc}", file=sys.stderr)
+        return 2
+    if argv[:1] == ["status"]:
+        args = status_parser(config).parse_args(argv)
+        configure_logging("WARNING")  # the report is the output
+        return status(args)
+    args = run_parser(config).parse_args(argv)
+    args.queues = args.queues or args.default_queues or None
+    configure_logging(args.log_level)
+    return supervise(args) if args.processes > 1 else work(args)
 
 
 if __name__ == "__main__":

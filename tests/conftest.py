@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from devtools.mailcatcher import MailCatcher
 from devtools.redis_server import RedisServer
+from tests.processes import Workers
 from tests.support import Delivered, Enqueued, Factory, migrate_to_head
 
 TABLES = ("notifications", "audit_events", "loans", "users")
@@ -172,3 +173,14 @@ def enqueued(app, redis) -> Enqueued:
 @pytest.fixture
 def delivered(app, redis, mail_server) -> Delivered:
     return Delivered(app, mail_server)
+
+
+@pytest.fixture
+def workers(settings, tmp_path):
+    """Real `python worker.py` processes for this test (tests/processes.py), all
+    killed at its end."""
+    started = Workers(settings, tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop_all()

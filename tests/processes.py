@@ -1,8 +1,10 @@
 """Real worker processes for fault tests: `python worker.py` started as a subprocess
-with the test's configuration, its output kept in a file so a failure can show it."""
+with the test's configuration, its output kept in a file so a failure can show it;
+and helpers that read what the workers did (rows, mail) without holding a lock."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -13,7 +15,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
+from sqlalchemy import select
+
+from app.accounts import service as accounts
+from app.extensions import db
+from app.models import Notification
+from devtools.mailcatcher import MailCatcher
+
 ROOT = Path(__file__).resolve().parent.parent
+
+# A few relay ticks (WORKER_TICK_SECONDS=0.5) plus more than one claim lease (2 s):
+# long enough for a wrongly re-enqueued notification to be sent a second time.
+SETTLE = 3.0
 
 # Every wait in a fault test is bounded by this.
 DEADLINE = 20.0
@@ -57,16 +71,19 @@ def worker_env(settings: dict, **overrides: Any) -> dict[str, str]:
 class WorkerProcess:
     """One `python worker.py`, its stdout and stderr in `log`."""
 
-    def __init__(self, env: dict[str, str], log: Path, name: str = "worker") -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, name: str = "worker", args: tuple[str, ...] = ()
+    ) -> None:
         self.env = env
         self.log = log
         self.name = name
+        self.args = args
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "worker.py", "--log-level", "INFO"],
+                [sys.executable, "worker.py", "--log-level", "INFO", *self.args],
                 cwd=ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -90,6 +107,18 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             return False
         return True
+
+    def children(self) -> list[psutil.Process]:
+        """The live processes this one started (a supervisor's workers)."""
+        if not self.alive():
+            return []
+        try:
+            return psutil.Process(self.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def kill(self) -> None:
         """SIGKILL: a crash. Returns once the process is gone (its sockets closed)."""
@@ -127,17 +156,23 @@ class Workers:
         self.directory = directory
         self.started: list[WorkerProcess] = []
 
-    def start(self, **overrides: Any) -> WorkerProcess:
+    def start(self, *args: str, **overrides: Any) -> WorkerProcess:
+        """`python worker.py *args`, with the test's settings plus `overrides` as its
+        environment."""
         name = f"worker-{len(self.started) + 1}"
         worker = WorkerProcess(
-            worker_env(self.settings, **overrides), self.directory / f"{name}.log", name
+            worker_env(self.settings, **overrides), self.directory / f"{name}.log", name, args
         )
         self.started.append(worker)
         return worker.start()
 
     def stop_all(self) -> None:
         # The test is over: nothing needs a graceful shutdown, which costs a second each.
+        # A supervisor's children go first, or they would outlive it by a second.
         for worker in self.started:
+            for child in worker.children():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
             worker.kill()
 
     def tails(self) -> str:
@@ -159,3 +194,58 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{details()}")
         time.sleep(POLL)
+
+
+# -- reading what the workers did ----------------------------------------------
+
+
+def rows() -> list[Notification]:
+    """Every notification as committed now, holding no transaction afterwards."""
+    db.session.rollback()
+    db.session.expire_all()
+    found = list(db.session.scalars(select(Notification).order_by(Notification.id)))
+    db.session.rollback()
+    return found
+
+
+def one_row() -> Notification:
+    found = rows()
+    assert len(found) == 1, found
+    return found[0]
+
+
+def describe(row: Notification) -> str:
+    return (
+        f"notification {row.id} {row.notifier}: status={row.status} attempts={row.attempts} "
+        f"not_before={row.not_before} last_error={row.last_error!r}"
+    )
+
+
+def state(workers: Workers, *servers: MailCatcher) -> str:
+    """What a failed wait shows: the rows, the mail that arrived, the workers' output."""
+    lines = [describe(r) for r in rows()] or ["(no notifications)"]
+    for server in servers:
+        lines.append(f"{server!r}: {[m['Subject'] for m in server.messages]}")
+    return "\n".join(lines) + "\n" + workers.tails()
+
+
+def wait_for_mail(server: MailCatcher, count: int, workers: Workers) -> None:
+    wait_until(
+        lambda: len(server.messages) >= count,
+        f"{count} message(s) at {server!r}",
+        details=lambda: state(workers, server),
+    )
+
+
+def assert_stays_one(server: MailCatcher, workers: Workers) -> None:
+    """Still exactly one message after the relay and the lease had every chance to resend."""
+    time.sleep(SETTLE)
+    assert len(server.messages) == 1, state(workers, server)
+
+
+def sign_up(address: str = "bob@example.com", name: str = "Bob") -> int:
+    """A committed change with one notification (signup_confirmation); its row id."""
+    accounts.sign_up(address, "long password", name)
+    [row] = [r for r in rows() if r.recipient_email == address]
+    assert (row.notifier, row.status) == ("signup_confirmation", "pending")
+    return row.id

@@ -27,20 +27,19 @@ from app.notifications.compose import mail_domain
 from app.transaction import atomic
 from devtools.mailcatcher import MailCatcher
 from devtools.redis_server import RedisServer
-from tests.processes import Workers, free_port, wait_until
-
-# A few relay ticks (WORKER_TICK_SECONDS=0.5) plus more than one claim lease (2 s):
-# long enough for a wrongly re-enqueued notification to be sent a second time.
-SETTLE = 3.0
-
-
-@pytest.fixture
-def workers(settings, tmp_path):
-    started = Workers(settings, tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop_all()
+from tests.processes import (
+    SETTLE,
+    Workers,
+    assert_stays_one,
+    describe,
+    free_port,
+    one_row,
+    rows,
+    sign_up,
+    state,
+    wait_for_mail,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -59,62 +58,6 @@ def app_on_own_redis(request, settings, own_redis):
     """The app (and any worker started later) configured with the test's own Redis."""
     settings["REDIS_URL"] = own_redis.url
     return request.getfixturevalue("app")
-
-
-def rows() -> list[Notification]:
-    """Every notification as committed now, holding no transaction afterwards."""
-    db.session.rollback()
-    db.session.expire_all()
-    found = list(db.session.scalars(select(Notification).order_by(Notification.id)))
-    db.session.rollback()
-    return found
-
-
-def one_row() -> Notification:
-    found = rows()
-    assert len(found) == 1, found
-    return found[0]
-
-
-def describe(row: Notification) -> str:
-    return (
-        f"notification {row.id} {row.notifier}: status={row.status} attempts={row.attempts} "
-        f"not_before={row.not_before} last_error={row.last_error!r}"
-    )
-
-
-def state(workers: Workers, *servers: MailCatcher) -> str:
-    """What a failed wait shows: the rows, the mail that arrived, the workers' output."""
-    lines = [describe(r) for r in rows()] or ["(no notifications)"]
-    for server in servers:
-        lines.append(f"{server!r}: {[m['Subject'] for m in server.messages]}")
-    return "\n".join(lines) + "\n" + workers.tails()
-
-
-def wait_for_mail(server: MailCatcher, count: int, workers: Workers) -> None:
-    wait_until(
-        lambda: len(server.messages) >= count,
-        f"{count} message(s) at {server!r}",
-        details=lambda: state(workers, server),
-    )
-
-
-def assert_stays_one(server: MailCatcher, workers: Workers) -> None:
-    """Still exactly one message after the relay and the lease had every chance to resend."""
-    time.sleep(SETTLE)
-    assert len(server.messages) == 1, state(workers, server)
-
-
-def sign_up(address: str = "bob@example.com", name: str = "Bob") -> int:
-    """A committed change with one notification (signup_confirmation); its row id."""
-    accounts.sign_up(address, "long password", name)
-    [row] = rows()
-    assert (row.notifier, row.recipient_email, row.status) == (
-        "signup_confirmation",
-        address,
-        "pending",
-    )
-    return row.id
 
 
 # -- 1. the worker dies in the middle of a delivery ---------------------------------

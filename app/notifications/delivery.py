@@ -21,7 +21,7 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import AuditEvent, Loan, Notification, utcnow
 from app.notifications.compose import compose
-from app.notifications.mailer import mailer_for
+from app.notifications.mailer import SendAborted, mailer_for
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,11 @@ def deliver(notification_id: int) -> str:
             raise PermanentFailure(f"could not build the message: {exc!r}") from exc
         db.session.rollback()  # end the read transaction before talking to SMTP
         mailer_for().send(message)
+    except SendAborted as exc:
+        db.session.rollback()
+        _give_back(notification_id)
+        _log(notification_id, label, "given_back", started, exc)
+        return "given_back"
     except Exception as exc:
         db.session.rollback()
         outcome = _failed(notification_id, exc)
@@ -101,6 +106,12 @@ def deliver(notification_id: int) -> str:
     _finish(notification_id, status="sent", sent_at=utcnow(), not_before=None, last_error=None)
     _log(notification_id, label, "sent", started)
     return "sent"
+
+
+def _give_back(notification_id: int) -> None:
+    """The worker is stopping mid-send: end the claim at once and uncount the attempt,
+    so the next worker sends it without waiting for the lease to run out."""
+    _finish(notification_id, not_before=None, attempts=Notification.attempts - 1)
 
 
 def _failed(notification_id: int, exc: BaseException) -> str:
@@ -125,11 +136,25 @@ def _log(
     started: float,
     exc: BaseException | None = None,
 ) -> None:
+    notifier, domain = label
+    ms = round((time.monotonic() - started) * 1000, 1)
+    fields = {
+        "event": "delivery",
+        "notification_id": notification_id,
+        "notifier": notifier,
+        "domain": domain,
+        "outcome": outcome,
+        "ms": ms,
+    }
+    if exc is not None:
+        fields["error"] = repr(exc)
     log.info(
         "delivery notification=%s notifier=%s domain=%s outcome=%s ms=%.1f%s",
         notification_id,
-        *label,
+        notifier,
+        domain,
         outcome,
-        (time.monotonic() - started) * 1000,
+        ms,
         f" error={exc!r}" if exc else "",
+        extra={"fields": fields},
     )

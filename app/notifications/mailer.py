@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import smtplib
+import socket
 import threading
 import time
 
@@ -40,6 +41,11 @@ class TimeoutConnection(Connection):
         return host
 
 
+class SendAborted(Exception):
+    """The worker is shutting down and its grace period ran out: this message was not
+    (or not known to be) accepted, and goes back to the queue."""
+
+
 class Mailer:
     def __init__(self, app: Flask) -> None:
         self._mail = app.extensions["mail"]
@@ -47,6 +53,7 @@ class Mailer:
         self._connection: TimeoutConnection | None = None
         self._last_used = 0.0
         self._lock = threading.Lock()
+        self._aborted = threading.Event()
         self.connects = 0
 
     def _connected(self) -> TimeoutConnection:
@@ -65,12 +72,31 @@ class Mailer:
     def send(self, message: Message) -> None:
         with self._lock:
             try:
+                if self._aborted.is_set():
+                    raise SendAborted("the worker is shutting down")
                 self._connected().send(message)
-            except BaseException:
+            except BaseException as exc:
                 # Whatever state the session is in now, do not reuse it.
                 self._drop()
+                if self._aborted.is_set() and not isinstance(exc, SendAborted):
+                    raise SendAborted(f"the worker is shutting down ({exc!r})") from exc
                 raise
             self._last_used = time.monotonic()
+
+    @property
+    def aborted(self) -> bool:
+        return self._aborted.is_set()
+
+    def abort(self) -> None:
+        """From another thread: fail the send in progress now (its socket is shut down
+        under it) and every later one. Without the lock, which the send holds; call it
+        again if a connection was still being opened."""
+        self._aborted.set()
+        connection = self._connection
+        sock = getattr(connection.host, "sock", None) if connection is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _drop(self) -> None:
         connection, self._connection = self._connection, None

@@ -9,37 +9,133 @@ not depend on Redis: both find what is due in the database.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import time
 import uuid
+from dataclasses import dataclass
+from datetime import timedelta
 
+import psutil
 from flask import Flask
-from redis import Redis
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
+from rq.utils import now
+from rq.worker import WorkerStatus
 
 from app.notifications.mailer import mailer_for
-from app.notifications.queue import redis_connection
+from app.notifications.queue import connect, redis_connection
 
 log = logging.getLogger(__name__)
 
 TICK_LOCK = "mooch:tick-lock"
+# RQ's default (420 s) keeps a crashed worker listed for up to 8 minutes; with 60 s an
+# idle worker heartbeats every 45 s and a dead one is gone from Redis within 2 minutes.
+WORKER_TTL = 60
+# After the grace period, how often the watchdog fails the send in hand (a connection
+# being opened when it first tries has no socket to shut down yet).
+ABORT_EVERY = 0.2
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / (1024 * 1024)
+
+
+@dataclass
+class Limits:
+    """When this process has done enough: jobs done (across rebuilt RQ workers) and
+    resident memory, checked after every job. `reached` says which, once."""
+
+    max_jobs: int | None = None  # None or 0: no cap
+    max_memory_mb: float | None = None
+    jobs_done: int = 0
+    reached: str | None = None
+
+    def after_job(self) -> str | None:
+        self.jobs_done += 1
+        if self.max_jobs and self.jobs_done >= self.max_jobs:
+            self.reached = f"job cap reached ({self.jobs_done} jobs)"
+        elif self.max_memory_mb:
+            rss = rss_mb()
+            if rss > self.max_memory_mb:
+                self.reached = f"memory cap reached ({rss:.0f} MB > {self.max_memory_mb:.0f} MB)"
+        return self.reached
 
 
 class AppWorker(SimpleWorker):
-    """Performs jobs in this process, each inside an app context of `app`."""
+    """Performs jobs in this process, each inside an app context of `app`; stops after
+    `limits`, and on SIGTERM finishes the job in hand or, after `grace` seconds, gives
+    it back to the queue."""
 
-    def __init__(self, *args, app: Flask, **kwargs) -> None:
+    def __init__(
+        self, *args, app: Flask, limits: Limits | None = None, grace: float = 25.0, **kwargs
+    ) -> None:
         self.app = app
+        self.limits = limits or Limits()
+        self.grace = grace
         self.burst = False
         self.signalled = False
+        self.giving_back = threading.Event()
         super().__init__(*args, **kwargs)
 
     def request_stop(self, signum, frame) -> None:
         # RQ records a stop request only while busy; when idle it just raises out of the
         # loop. Remember it either way, so worker.py does not start working again.
         self.signalled = True
+        if self.get_state() == WorkerStatus.BUSY:
+            log.info(
+                "worker %s: finishing the job in hand (up to %.0fs), then stopping",
+                self.name,
+                self.grace,
+            )
+            threading.Thread(
+                target=self._watchdog, name="mooch-grace", args=(self.grace,), daemon=True
+            ).start()
         super().request_stop(signum, frame)
+
+    def request_force_stop(self, signum, frame) -> None:
+        # A second signal (a process manager and a supervisor may both send one) does
+        # not abandon the job in the middle, as RQ's cold shutdown would: within a
+        # second it is a duplicate; later it means "do not wait": give the job back now.
+        since = now() - (self._shutdown_requested_date or now())
+        if since < timedelta(seconds=1):
+            return
+        log.warning("worker %s: second signal, giving the job in hand back now", self.name)
+        threading.Thread(
+            target=self._watchdog, name="mooch-grace", args=(0.0,), daemon=True
+        ).start()
+
+    def set_shutdown_requested_date(self) -> None:
+        # Called from the signal handler, in the middle of the job: a Redis error here
+        # would be raised inside the delivery. The date is only informational.
+        try:
+            super().set_shutdown_requested_date()
+        except RedisError as exc:
+            log.warning("worker %s: could not record the shutdown in Redis: %s", self.name, exc)
+
+    def _watchdog(self, grace: float) -> None:
+        """Runs beside the job: after `grace` seconds, if the job is still in hand,
+        fail its send so that the delivery gives the row back."""
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if self.get_state() != WorkerStatus.BUSY:
+                return
+            time.sleep(min(ABORT_EVERY, max(deadline - time.monotonic(), 0)))
+        if self.get_state() != WorkerStatus.BUSY:
+            return
+        if not self.giving_back.is_set():
+            log.warning(
+                "worker %s: grace period of %.0fs ran out; giving the job in hand back",
+                self.name,
+                grace,
+            )
+        self.giving_back.set()
+        mailer = mailer_for(self.app)
+        while self.get_state() == WorkerStatus.BUSY:
+            mailer.abort()
+            time.sleep(ABORT_EVERY)
 
     def work(self, burst: bool = False, **kwargs) -> bool:
         self.burst = burst
@@ -53,7 +149,28 @@ class AppWorker(SimpleWorker):
 
     def execute_job(self, job, queue):
         with self.app.app_context():
-            return super().execute_job(job, queue)
+            result = super().execute_job(job, queue)
+            if self.giving_back.is_set():
+                self._requeue(job)
+        reached = self.limits.after_job()
+        if reached and not self._stop_requested:
+            log.info("worker %s: %s; stopping after this job", self.name, reached)
+            self._stop_requested = True
+        return result
+
+    def _requeue(self, job) -> None:
+        """A fresh job for a notification whose send was given back (RQ has finished
+        with the old one). If Redis is unavailable, the relay enqueues it later."""
+        from app.extensions import db
+        from app.models import Notification
+        from app.notifications.outbox import enqueue
+
+        notification_id = job.args[0] if job.args else None
+        row = db.session.get(Notification, notification_id) if notification_id else None
+        if row is not None and row.status == "pending":
+            db.session.rollback()
+            if enqueue([notification_id]):
+                log.info("worker %s: notification %s is back in the queue", self.name, row.id)
 
     @property
     def stop_requested(self) -> bool:
@@ -69,18 +186,30 @@ class AppWorker(SimpleWorker):
             mailer_for(self.app).close()
 
 
-def build_worker(app: Flask, queues: list[str] | None = None, name: str | None = None) -> AppWorker:
+def worker_name() -> str:
+    """host.pid.random: readable in `worker.py status`, unique across rebuilds."""
+    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+
+
+def build_worker(
+    app: Flask,
+    queues: list[str] | None = None,
+    name: str | None = None,
+    limits: Limits | None = None,
+    grace: float | None = None,
+) -> AppWorker:
     # A connection of its own: RQ blocks on it for minutes waiting for jobs and sets its
     # read timeout to match, which must not leak into the app's short-timeout one.
-    connection = Redis.from_url(
-        app.config["REDIS_URL"], socket_connect_timeout=app.config["REDIS_CONNECT_TIMEOUT"]
-    )
+    connection = connect(app, socket_connect_timeout=app.config["REDIS_CONNECT_TIMEOUT"])
     return AppWorker(
         queues or [app.config["RQ_QUEUE"]],
         connection=connection,
         serializer=JSONSerializer,
         app=app,
-        name=name,
+        name=name or worker_name(),
+        worker_ttl=WORKER_TTL,
+        limits=limits,
+        grace=app.config["WORKER_SHUTDOWN_GRACE"] if grace is None else grace,
     )
 
 
