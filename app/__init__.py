@@ -43,6 +43,12 @@ def create_app(config: Mapping | None = None) -> Flask:
         os.makedirs(app.instance_path, exist_ok=True)
         path = os.path.join(app.instance_path, "mooch.db")
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # An unreachable server must be an error within seconds (the worker, /healthz,
+        # `worker.py status`), not a wait for the kernel's TCP timeout.
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        connect_args = options.setdefault("connect_args", {})
+        connect_args.setdefault("connect_timeout", app.config["DATABASE_CONNECT_TIMEOUT"])
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
@@ -73,6 +79,14 @@ def create_app(config: Mapping | None = None) -> Flask:
     from app import web
 
     web.init_app(app)
+
+    from app import admin
+
+    admin.init_app(app)  # /admin, for users with is_admin
+
+    from app import health
+
+    health.init_app(app)  # GET /healthz, after the API's rate limiter exists
 
     from app import dev
 

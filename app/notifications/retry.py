@@ -1,0 +1,182 @@
+"""Retrying notifications by hand: the admin page's buttons and
+`flask notifications retry [--all|ID]`.
+
+What a retry does depends on the row's status:
+
+- `failed`: back to `pending` with `attempts` 0 and no `not_before`, so it gets the
+  full round of attempts again, and a fresh job is enqueued. `last_error` stays, so
+  the reason it failed is still visible until a delivery succeeds and clears it.
+  The UPDATE is conditional on `status = 'failed'`: of two admins retrying the same
+  row at once, one moves it and the other finds it pending (below).
+- `pending` and due (no `not_before`, or one in the past): the row is "stuck", waiting
+  for a job that Redis lost or a worker died holding. Nothing changes in the row; its
+  job is enqueued unless one is already waiting in the queue. This is what the relay
+  would do at its next round, done now.
+- `pending` and not due: a worker holds it (the claim's lease) or it waits for its next
+  attempt after a temporary SMTP failure. The two cannot be told apart, and clearing
+  the lease of a row being sent could send it twice, so this is refused (Conflict),
+  saying when the next attempt is.
+- `sent`: refused (Conflict); sending again is not a retry.
+- no such row: NotFound.
+
+The database change commits before anything is enqueued, and no transaction is held
+while Redis is talked to. If Redis is unreachable the row still becomes pending and
+the relay enqueues it once Redis answers; the outcome says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from redis.exceptions import RedisError
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from sqlalchemy import select, update
+
+from app.errors import Conflict, NotFound
+from app.extensions import db
+from app.models import Notification, utcnow
+from app.notifications import outbox
+from app.notifications.queue import job_id, redis_connection
+from app.transaction import atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Retried:
+    """What a retry did: which failed rows went back to pending, which stuck pending
+    rows were enqueued again, and whether their jobs reached the queue."""
+
+    reset: list[int] = field(default_factory=list)
+    requeued: list[int] = field(default_factory=list)
+    already_queued: list[int] = field(default_factory=list)
+    enqueued: bool = True
+
+    @property
+    def ids(self) -> list[int]:
+        return sorted([*self.reset, *self.requeued, *self.already_queued])
+
+    @property
+    def message(self) -> str:
+        if not self.ids:
+            return "No failed notifications to retry."
+        parts = []
+        if self.reset:
+            parts.append(
+                _say(
+                    self.reset,
+                    "Notification {} is pending again, with a fresh round of attempts.",
+                    "{} failed notifications are pending again, with a fresh round of attempts.",
+                )
+            )
+        if self.requeued:
+            parts.append(
+                _say(
+                    self.requeued,
+                    "Notification {} was stuck pending; its job is queued again.",
+                    "{} stuck notifications have their jobs queued again.",
+                )
+            )
+        if self.already_queued:
+            parts.append(
+                _say(
+                    self.already_queued,
+                    "Notification {} is pending and already queued.",
+                    "{} notifications are pending and already queued.",
+                )
+            )
+        if not self.enqueued:
+            them = "it" if len(self.ids) == 1 else "them"
+            parts.append(f"Redis is unreachable: the relay will queue {them} once it answers.")
+        return " ".join(parts)
+
+
+def _say(ids: list[int], one: str, many: str) -> str:
+    return one.format(ids[0]) if len(ids) == 1 else many.format(len(ids))
+
+
+def retry(notification_id: int) -> Retried:
+    """Retry one notification (see the module docstring for what that means per status).
+
+    Raises NotFound for an unknown id, Conflict for a sent row or a pending one that
+    is not due."""
+    with atomic():
+        reset = db.session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.status == "failed")
+            .values(status="pending", attempts=0, not_before=None)
+        ).rowcount
+    if reset:
+        log.info("retry: notification %s failed -> pending", notification_id)
+        return _enqueue(reset=[notification_id])
+
+    row = db.session.execute(
+        select(Notification.status, Notification.not_before).where(
+            Notification.id == notification_id
+        )
+    ).first()
+    db.session.rollback()  # hold no transaction while talking to Redis
+    if row is None:
+        raise NotFound(f"There is no notification {notification_id}.")
+    status, not_before = row
+    if status == "sent":
+        raise Conflict(f"Notification {notification_id} was already sent; it is not retried.")
+    if not_before is not None and not_before > utcnow():
+        raise Conflict(
+            f"Notification {notification_id} is pending: it is being sent or waits for its "
+            f"next attempt at {not_before:%Y-%m-%d %H:%M:%S} UTC."
+        )
+    return _enqueue(stuck=[notification_id])
+
+
+def retry_all_failed() -> Retried:
+    """Every failed notification back to pending, and a job for each."""
+    with atomic():
+        ids = list(
+            db.session.scalars(
+                update(Notification)
+                .where(Notification.status == "failed")
+                .values(status="pending", attempts=0, not_before=None)
+                .returning(Notification.id)
+            )
+        )
+    if ids:
+        log.info("retry: %d failed notification(s) -> pending", len(ids))
+    return _enqueue(reset=sorted(ids))
+
+
+def _enqueue(reset: list[int] | None = None, stuck: list[int] | None = None) -> Retried:
+    """Enqueue a job for each row unless one is already waiting to run. A leftover job
+    (failed, finished, or started by a worker that is gone) is deleted first, so that
+    the new one does not share an id with a job sitting in another registry."""
+    reset, stuck = reset or [], stuck or []
+    ids = [*reset, *stuck]
+    if not ids:
+        return Retried()
+    waiting: set[int] = set()
+    try:
+        jobs = Job.fetch_many(
+            [job_id(nid) for nid in ids],
+            connection=redis_connection(),
+            serializer=JSONSerializer,
+        )
+        for nid, job in zip(ids, jobs, strict=True):
+            if job is None:
+                continue
+            if job.get_status(refresh=False) in outbox.WAITING_JOB_STATES:
+                waiting.add(nid)
+            else:
+                job.delete()
+    except RedisError as exc:
+        log.warning("retry: Redis unreachable, the relay will enqueue %s: %s", ids, exc)
+        return Retried(reset=reset, requeued=stuck, enqueued=False)
+    fresh = [nid for nid in ids if nid not in waiting]
+    enqueued = outbox.enqueue(fresh) if fresh else True
+    return Retried(
+        reset=reset,
+        requeued=[nid for nid in stuck if nid not in waiting],
+        already_queued=[nid for nid in stuck if nid in waiting],
+        enqueued=enqueued,
+    )
