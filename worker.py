@@ -18,7 +18,8 @@ import sys
 import threading
 from pathlib import Path
 
-from redis.exceptions import RedisError
+# Only the standard library at module level: with --processes N this process is the
+# supervisor, which never builds the app and should stay small (see bench.production).
 
 log = logging.getLogger("worker")
 
@@ -30,6 +31,8 @@ EXIT_CONFIG = 78
 def wait_for_redis(app, stopping: threading.Event, once: bool = False) -> bool:
     """Block until Redis answers (True) or a stop is requested (False); with `once`,
     ask a single time."""
+    from redis.exceptions import RedisError
+
     from app.notifications.queue import redis_connection
 
     delay = 0.5
@@ -69,6 +72,8 @@ def work(args: argparse.Namespace) -> int:
     RQ's worker quits when Redis goes away; this loop waits for Redis to come back and
     starts a fresh one, so a Redis restart never needs a worker restart. Committed mail
     is safe meanwhile: it is in the database."""
+    from redis.exceptions import RedisError
+
     from app import create_app
     from app.notifications.worker import Clock, Limits, build_worker, rss_mb
 

@@ -7,32 +7,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from flask import Flask
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-
-from app.extensions import csrf, db, login, mail, migrate
+if TYPE_CHECKING:
+    from flask import Flask
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
-    """WAL and a busy timeout, so a worker's write never blocks the web's reads and
-    two writers wait for each other instead of failing at once."""
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # In WAL mode NORMAL loses no committed transaction when a process dies, only
-        # (perhaps) the last ones if the machine loses power; it saves an fsync a commit.
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+# Importing this package (or app.logs, app.notifications.supervisor) loads no framework:
+# the worker's supervisor imports from it and stays small. create_app loads the rest.
 
 
 def create_app(config: Mapping | None = None) -> Flask:
+    from flask import Flask
+
+    from app.extensions import csrf, db, login, mail, migrate
     from config import Config
 
     app = Flask(__name__, instance_relative_config=True)
@@ -68,7 +57,7 @@ def create_app(config: Mapping | None = None) -> Flask:
         user = db.session.get(models.User, int(user_id))
         return user if user is not None and user.is_active else None
 
-    from app.notifications import blueprint as notifications_bp
+    from app.notifications.blueprint import blueprint as notifications_bp
 
     app.register_blueprint(notifications_bp)
 

@@ -5,6 +5,7 @@ the test's database and Redis."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -331,3 +332,41 @@ def test_a_bad_environment_variable_is_named():
     result = run_worker("--burst", env=env)
     assert result.returncode == 2
     assert "WORKER_PROCESSES='two' is not an integer" in result.stderr
+
+
+# -- logs -------------------------------------------------------------------------------
+
+
+def test_each_delivery_attempt_logs_one_json_line_without_the_address(app, mail_server, workers):
+    mail_server.fail_next(1, "451 4.3.0 Try again later")
+    worker = workers.start(LOG_FORMAT="json", NOTIFICATION_RETRY_BASE=0.5)
+    notification = sign_up("bob@mail.example.org", "Bob")
+    wait_for_mail(mail_server, 1, workers)
+
+    lines = [json.loads(line) for line in worker.output().splitlines() if line.startswith("{")]
+    assert lines, worker.tail()
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    deliveries = [line for line in lines if line.get("event") == "delivery"]
+    assert [d["outcome"] for d in deliveries] == ["retry", "sent"], deliveries
+    for line in deliveries:
+        assert line["notification_id"] == notification
+        assert line["notifier"] == "signup_confirmation"
+        assert line["domain"] == "mail.example.org"
+        assert isinstance(line["ms"], float) and line["ms"] >= 0
+    assert "451" in deliveries[0]["error"]
+    # The domain, never the address: not in these lines, nor anywhere in the log.
+    assert "bob@" not in worker.output()
+
+
+def test_the_supervisor_side_of_worker_py_loads_no_framework():
+    """With --processes N the supervisor runs worker.py's module code, app.logs, config
+    and the supervisor module, and nothing heavier (bench.production: ~16 MiB)."""
+    code = (
+        "import sys, worker, config, app.logs, app.notifications.supervisor\n"
+        "print(sorted(m for m in ('flask', 'sqlalchemy', 'redis', 'rq') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
