@@ -1,5 +1,5 @@
-"""Commands: `flask notifications relay|retry`, `flask loans clock`, `flask create-admin`,
-`flask demo` (app/demo.py)."""
+"""Commands: `flask notifications relay|retry`, `flask worker status`, `flask loans clock`,
+`flask create-admin`, `flask demo` (app/demo.py)."""
 
 from __future__ import annotations
 
