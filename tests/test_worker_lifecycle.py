@@ -342,6 +342,8 @@ def test_each_delivery_attempt_logs_one_json_line_without_the_address(app, mail_
     worker = workers.start(LOG_FORMAT="json", NOTIFICATION_RETRY_BASE=0.5)
     notification = sign_up("bob@mail.example.org", "Bob")
     wait_for_mail(mail_server, 1, workers)
+    # The line follows the SMTP reply and the row's commit.
+    wait_until(lambda: '"outcome": "sent"' in worker.output(), "the sent line", details=worker.tail)
 
     lines = [json.loads(line) for line in worker.output().splitlines() if line.startswith("{")]
     assert lines, worker.tail()
