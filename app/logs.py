@@ -67,16 +67,19 @@ def configure_logging(
     *,
     logger: logging.Logger | None = None,
     stream: IO[str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> logging.Handler:
     """Install one handler on `logger` (the root logger by default) writing to
     `stream` (stderr) in `fmt` (LOG_FORMAT: text or json) at `level` (LOG_LEVEL, INFO).
 
     Calling it again changes that handler instead of adding another. Other handlers
-    on the logger are left alone. Returns the handler."""
-    fmt = (fmt or os.environ.get("LOG_FORMAT") or "text").strip().lower()
+    on the logger are left alone. Returns the handler. `environ` (os.environ) is where
+    LOG_FORMAT and LOG_LEVEL are read."""
+    environ = os.environ if environ is None else environ
+    fmt = (fmt or environ.get("LOG_FORMAT") or "text").strip().lower()
     if fmt not in FORMATS:
         raise ValueError(f"LOG_FORMAT must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    level = _level(level if level is not None else os.environ.get("LOG_LEVEL") or "INFO")
+    level = _level(level if level is not None else environ.get("LOG_LEVEL") or "INFO")
     target = logger if logger is not None else logging.getLogger()
 
     handler = next((h for h in target.handlers if getattr(h, _MARK, False)), None)

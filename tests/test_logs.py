@@ -177,11 +177,10 @@ def test_other_handlers_are_left_alone(logger):
     assert theirs in logger.handlers
 
 
-def test_log_format_and_level_come_from_the_environment(logger, monkeypatch):
-    monkeypatch.setenv("LOG_FORMAT", "JSON")
-    monkeypatch.setenv("LOG_LEVEL", "warning")
+def test_log_format_and_level_come_from_the_environment(logger):
+    environ = {"LOG_FORMAT": "JSON", "LOG_LEVEL": "warning"}
     stream = io.StringIO()
-    configure_logging(logger=logger, stream=stream)
+    configure_logging(logger=logger, stream=stream, environ=environ)
 
     logger.info("below the level")
     logger.warning("shown", extra={"fields": {"outcome": "sent"}})
@@ -191,11 +190,10 @@ def test_log_format_and_level_come_from_the_environment(logger, monkeypatch):
     assert logger.level == logging.WARNING
 
 
-def test_arguments_win_over_the_environment(logger, monkeypatch):
-    monkeypatch.setenv("LOG_FORMAT", "json")
-    monkeypatch.setenv("LOG_LEVEL", "ERROR")
+def test_arguments_win_over_the_environment(logger):
+    environ = {"LOG_FORMAT": "json", "LOG_LEVEL": "ERROR"}
     stream = io.StringIO()
-    configure_logging("INFO", "text", logger=logger, stream=stream)
+    configure_logging("INFO", "text", logger=logger, stream=stream, environ=environ)
 
     logger.info("plain")
 
@@ -203,11 +201,9 @@ def test_arguments_win_over_the_environment(logger, monkeypatch):
     assert line.endswith(f"INFO {logger.name}: plain")
 
 
-def test_defaults_are_text_at_info(logger, monkeypatch):
-    monkeypatch.delenv("LOG_FORMAT", raising=False)
-    monkeypatch.delenv("LOG_LEVEL", raising=False)
+def test_defaults_are_text_at_info(logger):
     stream = io.StringIO()
-    configure_logging(logger=logger, stream=stream)
+    configure_logging(logger=logger, stream=stream, environ={})
 
     logger.debug("hidden")
     logger.info("plain")
