@@ -91,6 +91,10 @@ def configure_logging(
         handler.setStream(stream)
     handler.setFormatter(make_formatter(fmt))
     target.setLevel(level)
+    if logger is None:
+        # Alembic announces each of its plugins at INFO whenever an app is built: noise
+        # in a worker's or web process's log (migrations run from `flask db`, not here).
+        logging.getLogger("alembic.runtime.plugins").setLevel(max(level, logging.WARNING))
     return handler
 
 
