@@ -19,7 +19,7 @@ from rq import Queue
 
 from app.notifications.compose import mail_domain
 from app.notifications.queue import job_id, redis_connection
-from app.notifications.supervisor import FlapGuard
+from app.notifications.supervisor import EXIT_GAVE_UP, FlapGuard
 from app.notifications.worker import Limits, rss_mb
 from tests.processes import (
     ROOT,
@@ -219,7 +219,7 @@ def children_pids(process) -> set[int]:
     return {p.pid for p in process.children()}
 
 
-def test_supervisor_gives_up_on_a_flapping_worker_and_exits_1(app, workers):
+def test_supervisor_gives_up_on_a_flapping_worker_and_exits_3(app, workers):
     # A cap no worker can start under: each one exits at once, non-zero.
     supervisor = workers.start(
         "--processes",
@@ -234,13 +234,13 @@ def test_supervisor_gives_up_on_a_flapping_worker_and_exits_1(app, workers):
         "120",
     )
     assert supervisor.exits_within(60), workers.tails()
-    assert supervisor.process.returncode == 1, workers.tails()
+    assert supervisor.process.returncode == EXIT_GAVE_UP == 3, workers.tails()
     out = supervisor.output()
     for slot in (1, 2):
         assert f"slot {slot} is flapping: its worker died 3 times within 120s" in out, out
     # Backing off: 0.1 s, then 0.2 s, before the third death ends it.
     assert "restarting in 0.1s" in out and "restarting in 0.2s" in out, out
-    assert "every worker slot was given up; exiting 1" in out
+    assert "every worker slot was given up; exiting 3" in out
 
 
 def test_supervisor_in_burst_mode_drains_the_queue_and_exits_0(app, mail_server, workers):

@@ -7,8 +7,9 @@ that exit. A child that exits 0 reached its memory or job cap (or, in burst mode
 drained its queues) and is replaced at once. A child that dies (non-zero exit or a
 signal) is restarted after a delay that doubles from `restart_delay` up to a minute;
 after `flap_limit` such deaths within `flap_window` seconds its slot is given up, with
-an error line, and when every slot is given up the supervisor exits 1 so the process
-manager above it (systemd, Heroku) sees a failed service.
+an error line, and when every slot is given up the supervisor exits EXIT_GAVE_UP (3),
+a status of its own, so that the process manager above it can tell "flapping" from a
+crash (the systemd unit does not restart on it: RestartPreventExitStatus=3).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 MAX_RESTART_DELAY = 60.0
+EXIT_GAVE_UP = 3
 POLL_SECONDS = 0.2
 # Time given to children beyond their own grace period before they are killed.
 STOP_MARGIN = 5.0
@@ -125,8 +127,8 @@ class Supervisor:
             return 0
         given_up = [s.number for s in self.slots if s.done and not self.burst]
         if given_up:
-            log.error("supervisor: every worker slot was given up; exiting 1")
-            return 1
+            log.error("supervisor: every worker slot was given up; exiting %d", EXIT_GAVE_UP)
+            return EXIT_GAVE_UP
         log.info("supervisor: every worker finished its burst")
         return 0
 
