@@ -167,10 +167,10 @@ class AppWorker(SimpleWorker):
 
         notification_id = job.args[0] if job.args else None
         row = db.session.get(Notification, notification_id) if notification_id else None
-        if row is not None and row.status == "pending":
-            db.session.rollback()
-            if enqueue([notification_id]):
-                log.info("worker %s: notification %s is back in the queue", self.name, row.id)
+        pending = row is not None and row.status == "pending"
+        db.session.rollback()  # hold no transaction while talking to Redis
+        if pending and enqueue([notification_id]):
+            log.info("worker %s: notification %s is back in the queue", self.name, notification_id)
 
     @property
     def stop_requested(self) -> bool:
