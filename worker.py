@@ -279,7 +279,7 @@ def status_parser(config) -> argparse.ArgumentParser:
         default=None,
         help="seconds a notification may stay pending before the status is a problem"
         f" [WORKER_STATUS_MAX_PENDING_AGE; default: "
-        f"{getattr(config, 'WORKER_STATUS_MAX_PENDING_AGE', 600)}]",
+        f"{config.WORKER_STATUS_MAX_PENDING_AGE}]",
     )
     return parser
 

@@ -39,7 +39,7 @@ def init_app(app: Flask) -> None:
     if limiter is not None:
         # Its before-request hook may ping a dead Redis to see whether it is back.
         limiter.exempt(health)
-    timeout = float(app.config.get("HEALTHZ_TIMEOUT", PROBE_TIMEOUT))
+    timeout = PROBE_TIMEOUT
     app.extensions["healthz_redis"] = connect(
         app,
         socket_connect_timeout=timeout,

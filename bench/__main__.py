@@ -10,6 +10,7 @@ import platform
 import subprocess
 import sys
 
+from bench import text_table
 from bench.throughput import ROOT, Bench, Result, runners
 
 MIB = 1024 * 1024
@@ -47,15 +48,7 @@ def table(results: list[Result], count: int) -> str:
         if r.emails < count:
             label = f"{r.runner}, extrapolated from {r.emails}"
             rows.append(_row(label, r, count, r.seconds * count / r.emails, ours))
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(row: tuple[str, ...]) -> str:
-        first, *rest = row
-        cells = [c.rjust(w) for c, w in zip(rest, widths[1:], strict=True)]
-        return "  ".join([first.ljust(widths[0]), *cells])
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), rule, *map(line, rows)])
+    return text_table(header, rows)
 
 
 def _row(label: str, r: Result, emails: int, seconds: float, ours: Result | None):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psutil
 
+from bench import text_table
 from bench.throughput import ROOT, CountingCatcher
 from devtools.redis_server import RedisServer
 from tests.processes import free_port
@@ -80,17 +81,6 @@ def healthz_case(port: int, calls: int) -> dict:
     }
 
 
-def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(row: tuple[str, ...]) -> str:
-        first, *rest = row
-        cells = [c.rjust(w) for c, w in zip(rest, widths[1:], strict=True)]
-        return "  ".join([first.ljust(widths[0]), *cells])
-
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
-
-
 def rss(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / MIB
 
@@ -125,14 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         redis_server.close()
     print(f"GET /healthz, gunicorn wsgi:app (1 sync worker), {args.calls} calls per case")
     print(
-        table(
+        text_table(
             ("case", "status", "p50 ms", "p99 ms", "max ms", "calls/s"),
             health_rows,
         )
     )
     print()
     print("Resident memory (WORKER_MAX_MEMORY_MB default: 100)")
-    print(table(("process", "RSS MiB"), memory_rows))
+    print(text_table(("process", "RSS MiB"), memory_rows))
     return 0
 
 

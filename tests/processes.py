@@ -243,6 +243,19 @@ def assert_stays_one(server: MailCatcher, workers: Workers) -> None:
     assert len(server.messages) == 1, state(workers, server)
 
 
+def resent_once_by_a_new_worker(server: MailCatcher, workers: Workers) -> Notification:
+    """After a worker left a send unfinished (killed, or gave it back) while `server`
+    held its DATA: the held message is dropped, a new worker sends the row exactly once.
+    Returns the row as committed then."""
+    server.release()  # the catcher drops a message whose client is gone
+    time.sleep(0.5)
+    assert server.messages == [], "the abandoned send was delivered"
+    workers.start()
+    wait_for_mail(server, 1, workers)
+    assert_stays_one(server, workers)
+    return one_row()
+
+
 def sign_up(address: str = "bob@example.com", name: str = "Bob") -> int:
     """A committed change with one notification (signup_confirmation); its row id."""
     accounts.sign_up(address, "long password", name)

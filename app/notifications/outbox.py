@@ -10,7 +10,7 @@ enqueues every pending row whose job has gone missing.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_sqlalchemy.session import Session
@@ -105,6 +105,26 @@ def enqueue(ids: list[int], queue: Queue | None = None) -> bool:
 # -- the relay ----------------------------------------------------------------
 
 
+def jobless(rows: list[tuple[int, datetime | None]]) -> list[int]:
+    """Of these pending rows, (id, not_before), the ids with no job that will still
+    run; the leftover job of a dead or failed attempt is deleted, so a new one can
+    take its id. Raises RedisError when Redis cannot be reached."""
+    jobs = Job.fetch_many(
+        [job_id(nid) for nid, _ in rows], connection=redis_connection(), serializer=JSONSerializer
+    )
+    missing = []
+    for (nid, claimed_until), job in zip(rows, jobs, strict=True):
+        if job is not None:
+            status = job.get_status(refresh=False)
+            if status in WAITING_JOB_STATES:
+                continue
+            if status == JobStatus.STARTED and claimed_until is None:
+                continue  # a worker has just started it and is about to claim the row
+            job.delete()
+        missing.append(nid)
+    return missing
+
+
 def relay(now=None) -> int:
     """Enqueue pending notifications whose job is gone: Redis was down at commit,
     restarted empty, or a worker died holding the job. Returns how many."""
@@ -124,20 +144,7 @@ def relay(now=None) -> int:
     db.session.rollback()  # hold no transaction while talking to Redis
     if not due:
         return 0
-    connection = redis_connection()
-    jobs = Job.fetch_many(
-        [job_id(n) for n, _ in due], connection=connection, serializer=JSONSerializer
-    )
-    missing = []
-    for (nid, claimed_until), job in zip(due, jobs, strict=True):
-        if job is not None:
-            status = job.get_status(refresh=False)
-            if status in WAITING_JOB_STATES:
-                continue
-            if status == JobStatus.STARTED and claimed_until is None:
-                continue  # a worker has just started it and is about to claim the row
-            job.delete()  # the leftover of a dead or failed attempt
-        missing.append(nid)
+    missing = jobless([tuple(row) for row in due])
     if missing and enqueue(missing):
         log.info("relay enqueued %d notification(s)", len(missing))
         return len(missing)

@@ -28,17 +28,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from redis.exceptions import RedisError
-from rq.job import Job
-from rq.serializers import JSONSerializer
 from sqlalchemy import select, update
 
 from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.models import Notification, utcnow
 from app.notifications import outbox
-from app.notifications.queue import job_id, redis_connection
 from app.transaction import atomic
 
 log = logging.getLogger(__name__)
@@ -128,7 +126,7 @@ def retry(notification_id: int) -> Retried:
             f"Notification {notification_id} is pending: it is being sent or waits for its "
             f"next attempt at {not_before:%Y-%m-%d %H:%M:%S} UTC."
         )
-    return _enqueue(stuck=[notification_id])
+    return _enqueue(stuck=[(notification_id, not_before)])
 
 
 def retry_all_failed() -> Retried:
@@ -147,36 +145,25 @@ def retry_all_failed() -> Retried:
     return _enqueue(reset=sorted(ids))
 
 
-def _enqueue(reset: list[int] | None = None, stuck: list[int] | None = None) -> Retried:
-    """Enqueue a job for each row unless one is already waiting to run. A leftover job
-    (failed, finished, or started by a worker that is gone) is deleted first, so that
-    the new one does not share an id with a job sitting in another registry."""
+def _enqueue(
+    reset: list[int] | None = None, stuck: list[tuple[int, datetime | None]] | None = None
+) -> Retried:
+    """A job for each row whose job will not run (the relay's rule: outbox.jobless),
+    `reset` rows as just reset, `stuck` ones as (id, not_before)."""
     reset, stuck = reset or [], stuck or []
-    ids = [*reset, *stuck]
-    if not ids:
+    rows = [(nid, None) for nid in reset] + stuck
+    stuck_ids = [nid for nid, _ in stuck]
+    if not rows:
         return Retried()
-    waiting: set[int] = set()
     try:
-        jobs = Job.fetch_many(
-            [job_id(nid) for nid in ids],
-            connection=redis_connection(),
-            serializer=JSONSerializer,
-        )
-        for nid, job in zip(ids, jobs, strict=True):
-            if job is None:
-                continue
-            if job.get_status(refresh=False) in outbox.WAITING_JOB_STATES:
-                waiting.add(nid)
-            else:
-                job.delete()
+        missing = outbox.jobless(rows)
     except RedisError as exc:
-        log.warning("retry: Redis unreachable, the relay will enqueue %s: %s", ids, exc)
-        return Retried(reset=reset, requeued=stuck, enqueued=False)
-    fresh = [nid for nid in ids if nid not in waiting]
-    enqueued = outbox.enqueue(fresh) if fresh else True
+        log.warning("retry: Redis unreachable, the relay will enqueue %s: %s", rows, exc)
+        return Retried(reset=reset, requeued=stuck_ids, enqueued=False)
+    enqueued = outbox.enqueue(missing) if missing else True
     return Retried(
         reset=reset,
-        requeued=[nid for nid in stuck if nid not in waiting],
-        already_queued=[nid for nid in stuck if nid in waiting],
+        requeued=[nid for nid in stuck_ids if nid in missing],
+        already_queued=[nid for nid in stuck_ids if nid not in missing],
         enqueued=enqueued,
     )
