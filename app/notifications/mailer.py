@@ -1,25 +1,190 @@
-"""Sending over one SMTP connection kept open across jobs.
+"""Sending over one SMTP connection kept open across jobs, and what goes over it.
 
 Flask-Mail opens a connection per `mail.send`; a worker delivering thousands of
 messages should not. The Mailer keeps one Flask-Mail Connection per app (the worker
 creates its app once), checks an idle connection with NOOP before reuse, and drops it
 after any failure so the next delivery reconnects. Every socket has a timeout.
+
+What it sends is an OutgoingMessage: a Flask-Mail Message that is well-formed on the
+wire whatever text it carries (see its docstring).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import smtplib
 import socket
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from email.charset import QP, SHORTEST, Charset
+from email.headerregistry import HeaderRegistry
+from email.mime.text import MIMEText
+from email.policy import Policy
 
 from flask import Flask, current_app
-from flask_mail import Connection, Message
+from flask_mail import BadHeaderError, Connection, Message, email_dispatched
 
 # A connection idle this long may have been dropped by the server: NOOP before using it.
 # While a queue drains there is no NOOP; after any pause there is one, which is cheap.
 IDLE_CHECK_SECONDS = 1.0
+
+# RFC 5322 2.1.1: lines SHOULD be at most 78 characters (998 is the hard limit, which
+# an SMTP server enforces by refusing the message). RFC 2047 2: an encoded-word is at
+# most 75 characters.
+LINE = 78
+ENCODED_WORD = 75
+
+# Our own utf-8: Flask-Mail registers the global one with no body encoding (8bit, lines
+# as long as the text's). Quoted-printable bodies stay readable and have no line over
+# 76 characters, whatever a person typed; headers get whichever of Q and B is shorter.
+UTF8 = Charset("utf-8")
+UTF8.body_encoding = QP
+UTF8.header_encoding = SHORTEST
+
+# A word that can stand as it is: atext in a display name (RFC 5322 3.2.3), any
+# printable ASCII in unstructured text such as the Subject. A word holding "=?" could be
+# read as an encoded-word, so it is encoded like anything else.
+_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
+_VCHARS = re.compile(r"[!-~]+")
+# What an address must look like by the time it is written: a dot-atom local part and
+# an ASCII domain, as email-validator gives them (app.validation.wire_address).
+_ADDR_SPEC = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+
+
+_HEADERS = HeaderRegistry()
+
+
+def _bare(address: str) -> str:
+    if not _ADDR_SPEC.fullmatch(address):
+        raise ValueError(f"not a bare ASCII address: {address!r}")
+    return address
+
+
+def _plain_words(text: str, pattern: re.Pattern, first_room: int) -> list[str] | None:
+    words = text.split(" ")
+    fits = all(
+        pattern.fullmatch(word) and "=?" not in word and len(word) <= LINE - 1 for word in words
+    )
+    return words if fits and len(words[0]) <= first_room else None
+
+
+def _encoded_words(text: str, first_room: int) -> list[str]:
+    rooms: Iterator[int] = iter([min(first_room, ENCODED_WORD)] + [ENCODED_WORD] * len(text))
+    return UTF8.header_encode_lines(text, rooms)
+
+
+def _words(text: str, pattern: re.Pattern, first_room: int) -> list[str]:
+    """`text` as the words of a header: itself if every word can stand as it is,
+    otherwise encoded-words (RFC 2047) holding all of it, so a reader decodes exactly
+    `text` and nothing in it is read as syntax."""
+    return _plain_words(text, pattern, first_room) or _encoded_words(text, first_room)
+
+
+def _fold(name: str, words: Sequence[str]) -> list[str]:
+    lines = [f"{name}:"]
+    for word in words:
+        if lines[-1] == f"{name}:" or len(lines[-1]) + 1 + len(word) <= LINE:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(f" {word}")
+    return lines
+
+
+class PreparedHeader(str):
+    """A header encoded and folded here; as a string, its decoded text.
+
+    The email package stores a value that has a `name` as it is and writes it with the
+    value's own `fold` (the header-object protocol of email.policy), so neither its
+    parser nor its folder sees the text. Both are unsafe with text chosen by users on
+    this Python: the parser decodes an encoded-word lookalike in a name, and the folder
+    can drop the quotes around a long display name, turning the commas and angle
+    brackets inside it into more recipients (CPython gh-80222).
+    """
+
+    name: str
+    lines: list[str]
+
+    def __new__(cls, name: str, text: str, words: Sequence[str]) -> PreparedHeader:
+        header = super().__new__(cls, text)
+        header.name = name
+        header.lines = _fold(name, words)
+        return header
+
+    def fold(self, *, policy: Policy) -> str:
+        return policy.linesep.join(self.lines) + policy.linesep
+
+
+def unstructured(name: str, text: str) -> PreparedHeader:
+    text = " ".join(text.split())  # a header never needs a line break of its own
+    return PreparedHeader(name, text, _words(text, _VCHARS, LINE - len(name) - 2))
+
+
+def mailboxes(name: str, pairs: Sequence[tuple[str | None, str]]) -> PreparedHeader:
+    """An address header naming exactly `pairs` of (display name or None, ASCII
+    address): a display name can hold anything, and only ever reads back as itself."""
+    words: list[str] = []
+    shown: list[str] = []
+    for display, address in pairs:
+        _bare(address)
+        # Only the header's first word must fit beside its name; later ones can
+        # start a line of their own.
+        room = LINE - 1 if words else LINE - len(name) - 2
+        if words:
+            words[-1] += ","
+        display = " ".join((display or "").split())
+        if display:
+            words += _words(display, _ATOM, room)
+            words.append(f"<{address}>")
+            shown.append(f"{display} <{address}>")
+        else:
+            words.append(address)
+            shown.append(address)
+    return PreparedHeader(name, ", ".join(shown), words)
+
+
+class OutgoingMessage(Message):
+    """A Flask-Mail Message that is well-formed on the wire whatever text it carries.
+
+    - Bodies are quoted-printable, so no body line is longer than 76 characters
+      however long a line someone typed (an SMTP server refuses a line over 998).
+    - Subject, From and To are encoded and folded by `unstructured` and `mailboxes`,
+      never by Flask-Mail or the email package from a display string.
+    - The envelope is `to` itself, each a bare ASCII address, given to SMTP as it is:
+      Flask-Mail would re-parse each recipient's display string with parseaddr, whose
+      leniency on this Python (CVE-2023-27043) lets a display name choose the address.
+    """
+
+    def __init__(self, *, to: Sequence[tuple[str | None, str]], **kwargs) -> None:
+        super().__init__(recipients=[address for _, address in to], **kwargs)
+        self.to = list(to)
+        # The configured sender, "Name <address>", read once by the strict parser.
+        sender = _HEADERS("From", self.sender).addresses
+        if len(sender) != 1:
+            raise ValueError(f"the sender must be one address: {self.sender!r}")
+        self.sender_pair = (sender[0].display_name or None, sender[0].addr_spec)
+        for _, address in [self.sender_pair, *self.to]:
+            _bare(address)
+
+    @property
+    def envelope_from(self) -> str:
+        return self.sender_pair[1]
+
+    @property
+    def envelope_to(self) -> list[str]:
+        return [address for _, address in self.to]
+
+    def _mimetext(self, text: str | None, subtype: str = "plain") -> MIMEText:
+        return MIMEText(text or "", _subtype=subtype, _charset=UTF8)
+
+    def _message(self):
+        message = super()._message()
+        message.replace_header("From", mailboxes("From", [self.sender_pair]))
+        message.replace_header("To", mailboxes("To", self.to))
+        if self.subject:
+            message.replace_header("Subject", unstructured("Subject", self.subject))
+        return message
 
 
 class TimeoutConnection(Connection):
@@ -39,6 +204,25 @@ class TimeoutConnection(Connection):
         if m.username and m.password:
             host.login(m.username, m.password)
         return host
+
+    def send(self, message: OutgoingMessage, envelope_from: str | None = None) -> None:
+        """Flask-Mail's send, with the envelope the message names instead of one parsed
+        back out of its display strings."""
+        if not isinstance(message, OutgoingMessage):
+            raise TypeError(f"the mailer sends OutgoingMessage, not {type(message).__name__}")
+        if message.has_bad_headers():
+            raise BadHeaderError
+        if message.date is None:
+            message.date = time.time()
+        if self.host is not None:
+            self.host.sendmail(
+                envelope_from or message.envelope_from,
+                message.envelope_to,
+                message.as_bytes(),
+                message.mail_options,
+                message.rcpt_options,
+            )
+        email_dispatched.send(current_app._get_current_object(), message=message)
 
 
 class SendAborted(Exception):
