@@ -15,7 +15,9 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, render_template
 from markupsafe import Markup, escape
 
-dev = Blueprint("dev", __name__, url_prefix="/dev", template_folder="templates")
+dev = Blueprint(
+    "dev", __name__, url_prefix="/dev", template_folder="templates", static_folder="static"
+)
 
 # Exactly the names the catcher writes (and no dot-files, half-written or otherwise):
 # no separator, no "..", so a name can never leave the directory.
@@ -138,6 +140,8 @@ def mail_html(name: str):
     page = '<!doctype html><base target="_top">' + html
     response = Response(page, mimetype="text/html")
     response.headers["Content-Security-Policy"] = HTML_CSP
+    # For browsers that know only this header: the page next door frames it.
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
