@@ -32,7 +32,8 @@ UNIT_FILES = sorted(
     p.name for p in SYSTEMD.iterdir() if p.suffix in {".service", ".target", ".timer"}
 )
 
-# The rules of the god watch in ../shared/origin-story.txt, as named in its config.
+# The rules of the god watch that ran the worker of the app Mooch grew from, as named
+# in its config (deploy/README.md lists them).
 GOD_RULES = (
     "interval",
     "start",
