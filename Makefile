@@ -39,6 +39,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix --exit-zero . && $(BIN)/ruff format .
 
 bench: $(STAMP)
+	$(BIN)/python -m bench.login
 	$(BIN)/python -m bench.listing
 	$(BIN)/python -m bench.production
 	$(BIN)/python -m bench

@@ -121,5 +121,28 @@ class Config:
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
         self.RATELIMIT_AUTH = os.environ.get("RATELIMIT_AUTH", "10 per minute")
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+        # How many proxies in front of the app set X-Forwarded-For and -Proto (a load
+        # balancer, Heroku's router, nginx): the client's address and scheme are then
+        # read from the entries those proxies added. 0 believes no such header, since
+        # without a proxy that writes it a client could claim any address and so
+        # escape the limits above; too high a number has the same effect.
+        self.TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+
+        # Sessions live in the database so that logging out, a password change and
+        # "log out everywhere" end them on the server; a cookie alone could be replayed.
+        self.WEB_SESSION_MAX_AGE = _int("WEB_SESSION_MAX_AGE", 14 * 24 * 3600)
+
+        # Throttles shared by the web pages and the API (app/throttle.py), counted in
+        # Redis: failed logins per account whatever the source address, and mail that
+        # the sign-up, resend and forgot-password forms send to one address.
+        self.RATELIMIT_LOGIN_FAILURES = os.environ.get(
+            "RATELIMIT_LOGIN_FAILURES", "5 per 15 minutes"
+        )
+        self.RATELIMIT_MAIL_PER_ADDRESS = os.environ.get("RATELIMIT_MAIL_PER_ADDRESS", "3 per hour")
+        # Mooch must not be a way to mail strangers: per user and day, how many
+        # addresses they had no loan with may be named; per user and hour, how many
+        # loans may be started. Counted in the database, so no Redis restart resets them.
+        self.INVITES_PER_DAY = _int("INVITES_PER_DAY", 20)
+        self.LOANS_PER_HOUR = _int("LOANS_PER_HOUR", 30)
 
         self.MOOCH_ENV = os.environ.get("MOOCH_ENV", "production")

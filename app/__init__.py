@@ -45,6 +45,10 @@ def create_app(config: Mapping | None = None) -> Flask:
     login.init_app(app)
     csrf.init_app(app)
 
+    from app import security
+
+    security.init_app(app)  # headers, cookie flags, TRUSTED_PROXIES
+
     from app.notifications import queue
 
     queue.init_app(app)
@@ -53,9 +57,15 @@ def create_app(config: Mapping | None = None) -> Flask:
 
     @login.user_loader
     def load_user(user_id: str) -> models.User | None:
-        # A session outlives a closed account: only an account that may log in loads.
-        user = db.session.get(models.User, int(user_id))
-        return user if user is not None and user.is_active else None
+        # The cookie names a server-side session (app.accounts.sessions): one that was
+        # logged out, ended elsewhere or has expired loads nobody, nor does an account
+        # that may no longer log in.
+        from flask import session
+
+        from app.accounts import sessions
+
+        user = sessions.user_for(session.get("sid"), "web")
+        return user if user is not None and str(user.id) == user_id else None
 
     from app.notifications.blueprint import blueprint as notifications_bp
 
@@ -69,13 +79,17 @@ def create_app(config: Mapping | None = None) -> Flask:
 
     web.init_app(app)
 
+    from app import throttle
+
+    throttle.init_app(app)  # rate limits on the pages and the API, in Redis
+
     from app import admin
 
     admin.init_app(app)  # /admin, for users with is_admin
 
     from app import health
 
-    health.init_app(app)  # GET /healthz, after the API's rate limiter exists
+    health.init_app(app)  # GET /healthz, after the rate limiter exists
 
     from app import dev
 

@@ -32,8 +32,9 @@ def create_demo() -> tuple[list[User], dict[str, str]]:
 
     users = []
     for address, name in PEOPLE:
-        user = accounts.sign_up(address, PASSWORD, name)
-        users.append(accounts.activate(make_token("confirm", user)))
+        accounts.sign_up(address, name)
+        user = accounts.find_by_email(address)
+        users.append(accounts.activate(make_token("confirm", user), PASSWORD))
     lena, bram = users
     soon = lending.today() + timedelta(days=7)
 

@@ -61,3 +61,14 @@ class Conflict(MoochError):
 
     code = "conflict"
     status = 409
+
+
+class TooMany(MoochError):
+    """Too many attempts, or too much mail, in too short a time: try again later."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, field: str | None = None, retry_after: int = 60) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after

@@ -35,7 +35,7 @@ PROBE_TIMEOUT = 1.0  # seconds, for each of connect and reply
 def init_app(app: Flask) -> None:
     app.register_blueprint(health)
     csrf.exempt(health)
-    limiter = app.extensions.get("api_limiter")
+    limiter = app.extensions.get("limiter")
     if limiter is not None:
         # Its before-request hook may ping a dead Redis to see whether it is back.
         limiter.exempt(health)

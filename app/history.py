@@ -20,13 +20,14 @@ def record_step(
     recipient: Callable[[str], User | None],
     loan: Loan | None = None,
     user: User | None = None,
-    notifier_for: Callable[[User, str], str | None] = lambda user, notifier: notifier,
+    notifier_for: Callable[[User, str], str | outbox.Skipped | None] = lambda user, n: n,
     mail_about: Loan | None = None,
 ) -> tuple[AuditEvent, list[Notification]]:
     """Add the audit row and one notification per recipient of `step`.
 
     `recipient(role)` resolves a role of the step's `notify` to a user;
-    `notifier_for(user, notifier)` may swap or drop (None) a notifier for one user;
+    `notifier_for(user, notifier)` may swap or drop (None) a notifier for one user, or
+    record it as skipped (outbox.Skipped);
     `mail_about` names the loan an account event's mail is about (an invitation).
     """
     audit = AuditEvent(
@@ -42,6 +43,13 @@ def record_step(
     for role, notifier in step.notify:
         to = recipient(role)
         chosen = notifier_for(to, notifier) if to is not None else None
-        if chosen:
-            sent.append(outbox.record(chosen, to, loan=loan or mail_about, audit_event=audit))
+        about = loan or mail_about
+        if isinstance(chosen, outbox.Skipped):
+            sent.append(
+                outbox.record(
+                    chosen.notifier, to, loan=about, audit_event=audit, skipped=chosen.reason
+                )
+            )
+        elif chosen:
+            sent.append(outbox.record(chosen, to, loan=about, audit_event=audit))
     return audit, sent

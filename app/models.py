@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -21,8 +21,11 @@ class User(db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    # Unique among accounts that are not closed: a closed account keeps its address
+    # for the loans it was part of, and the address may sign up again (a fresh account).
+    email: Mapped[str] = mapped_column(String(254))
     name: Mapped[str] = mapped_column(String(120))
+    # None until whoever proves control of the address chooses one (the emailed link).
     password_hash: Mapped[str | None] = mapped_column(String(256))
     # Column name differs from any trigger name: transitions writes triggers onto models.
     state: Mapped[str] = mapped_column(String(16), index=True)
@@ -31,6 +34,15 @@ class User(db.Model):
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    __table_args__ = (
+        Index(
+            "uq_users_email_open",
+            "email",
+            unique=True,
+            sqlite_where=text("state <> 'closed'"),
+            postgresql_where=text("state <> 'closed'"),
+        ),
+    )
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
@@ -66,6 +78,10 @@ class Loan(db.Model):
     message: Mapped[str | None] = mapped_column(Text)
     lender_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     borrower_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # Who started it. Until the other party answers, they are shown to the initiator by
+    # the address as typed, never by an account's name (which would tell who has one).
+    initiator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    counterparty_answered: Mapped[bool] = mapped_column(default=False)
     due_date: Mapped[date | None]
     state: Mapped[str] = mapped_column(String(16), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -84,6 +100,15 @@ class Loan(db.Model):
     )
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    # A user's loans newest first, one side at a time (lending.service.loan_page):
+    # PostgreSQL's index on lender_id alone keeps equal keys in no id order, so the
+    # newest few would need every one of the user's loans read and sorted. The state
+    # rides along so that the dashboard's groups, and their counts, are read from the
+    # index alone, not from the row of each of the user's loans.
+    __table_args__ = (
+        Index("ix_loans_lender_id_id_state", "lender_id", "id", "state"),
+        Index("ix_loans_borrower_id_id_state", "borrower_id", "id", "state"),
+    )
 
     def role_of(self, user: User) -> str | None:
         if user.id == self.lender_id:
@@ -94,6 +119,21 @@ class Loan(db.Model):
 
     def party(self, role: str) -> User:
         return self.lender if role == "lender" else self.borrower
+
+    def other_party(self, user: User) -> User:
+        return self.borrower if user.id == self.lender_id else self.lender
+
+    def shown_name(self, party: User, viewer: User | None) -> str:
+        """`party`'s name as `viewer` may see it: the address alone while `party` is
+        the counterparty who has not answered the viewer's request or offer."""
+        if (
+            viewer is not None
+            and party.id != viewer.id
+            and party.id != self.initiator_id
+            and not self.counterparty_answered
+        ):
+            return party.email
+        return party.name
 
     def __repr__(self) -> str:
         return f"<Loan {self.id} {self.item!r} {self.state}>"
@@ -118,6 +158,22 @@ class AuditEvent(db.Model):
     # The account an account event is about (None for loan events).
     subject: Mapped[User | None] = relationship(foreign_keys=[user_id])
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+
+
+class LoginSession(db.Model):
+    """A logged-in browser or an API token. Only a hash of its secret is stored: the
+    secret lives in the cookie or the client. Deleting the row ends the session."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "web" or "api"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship()
 
 
 def new_message_id() -> str:
@@ -156,4 +212,4 @@ class Notification(db.Model):
         return f"<Notification {self.id} {self.notifier} {self.status}>"
 
 
-__all__ = ["AuditEvent", "Loan", "Notification", "User", "utcnow"]
+__all__ = ["AuditEvent", "Loan", "LoginSession", "Notification", "User", "utcnow"]

@@ -45,7 +45,7 @@ def step(
     notify: dict[str, str] | None = None,
     needs: Iterable[str] = (),
 ) -> Step:
-    """Shorthand used by the tables so each row reads like a line of DESIGN.md."""
+    """Shorthand used by the tables so each row reads like a line of docs/architecture.md."""
     sources = (source,) if isinstance(source, str) else (tuple(source) if source else None)
     roles = frozenset((who,) if isinstance(who, str) else who)
     return Step(event, sources, dest, roles, tuple((notify or {}).items()), tuple(needs))

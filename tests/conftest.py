@@ -30,7 +30,7 @@ from devtools.redis_server import RedisServer
 from tests.processes import Workers
 from tests.support import Delivered, Enqueued, Factory, migrate_to_head
 
-TABLES = ("notifications", "audit_events", "loans", "users")
+TABLES = ("notifications", "audit_events", "login_sessions", "loans", "users")
 
 
 @pytest.fixture(scope="session")

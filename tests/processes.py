@@ -258,7 +258,7 @@ def resent_once_by_a_new_worker(server: MailCatcher, workers: Workers) -> Notifi
 
 def sign_up(address: str = "bob@example.com", name: str = "Bob") -> int:
     """A committed change with one notification (signup_confirmation); its row id."""
-    accounts.sign_up(address, "long password", name)
+    accounts.sign_up(address, name)
     [row] = [r for r in rows() if r.recipient_email == address]
     assert (row.notifier, row.status) == ("signup_confirmation", "pending")
     return row.id

@@ -65,10 +65,33 @@ class Factory:
         item: str = "cordless drill",
         due_date: date | None = None,
     ) -> Loan:
-        loan = Loan(item=item, lender=lender, borrower=borrower, state=state, due_date=due_date)
+        # The borrower asked (requested) or the lender offered; past those, the other
+        # party has answered.
+        loan = Loan(
+            item=item,
+            lender=lender,
+            borrower=borrower,
+            state=state,
+            due_date=due_date,
+            initiator_id=borrower.id if state == "requested" else lender.id,
+            counterparty_answered=state not in ("requested", "offered", "expired"),
+        )
         db.session.add(loan)
         db.session.commit()
         return loan
+
+
+def log_in_client(client, user: User):
+    """Log a Flask test client in as `user` the way the login page does: a
+    server-side session whose secret the cookie carries."""
+    from app.accounts import service as accounts
+
+    secret = accounts.log_in(user, "web")
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user.id)
+        session["_fresh"] = True
+        session["sid"] = secret
+    return client
 
 
 def notifications() -> list[Notification]:

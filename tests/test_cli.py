@@ -30,10 +30,13 @@ def test_loan_clock_once(app, make, enqueued):
 def test_create_admin(app, enqueued):
     runner = app.test_cli_runner()
     args = ["create-admin", "--email", "Root@Example.com", "--name", "Root"]
-    result = runner.invoke(args=args, input="long password\nlong password\n")
+    weak = runner.invoke(args=args, input="long password\nlong password\n")
+    assert weak.exit_code != 0 and "commonly used password" in weak.output
+    strong = "kettle mosaic harbor"
+    result = runner.invoke(args=args, input=f"{strong}\n{strong}\n")
     assert result.exit_code == 0, result.output
     admin = db.session.query(User).one()
     assert (admin.email, admin.state, admin.is_admin) == ("root@example.com", "active", True)
-    again = runner.invoke(args=args, input="long password\nlong password\n")
+    again = runner.invoke(args=args, input=f"{strong}\n{strong}\n")
     assert again.exit_code != 0 and "already exists" in again.output
     assert enqueued.notifications() == []

@@ -9,6 +9,7 @@ import pytest
 
 from app.extensions import db
 from tests.processes import free_port
+from tests.support import log_in_client
 
 
 def check(app, path: str = "/healthz"):
@@ -42,8 +43,7 @@ def test_it_leaves_no_connection_or_transaction_open(app):
 
 def test_it_is_not_rate_limited_and_sets_no_cookie_for_a_logged_in_visitor(app, make):
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = str(make.user().id)
+    log_in_client(client, make.user())
     for _ in range(30):
         response = client.get("/healthz")
         assert response.status_code == 200

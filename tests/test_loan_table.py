@@ -1,6 +1,6 @@
-"""Every row of DESIGN.md's loan table, walked through the service layer.
+"""Every row of the loan table in docs/architecture.md, walked through the service layer.
 
-The expected table below is copied from DESIGN.md by hand, on purpose: the test
+The expected table below is copied from docs/architecture.md by hand, on purpose: the test
 compares the running code with the design, not the code's table with itself.
 """
 
@@ -20,7 +20,7 @@ from app.notifications.queue import job_id
 
 BOTH = ("lender", "borrower")
 
-# event, from, to, who may fire it, {recipient: notifier}  (DESIGN.md, "The loan")
+# event, from, to, who may fire it, {recipient: notifier}  (docs/architecture.md, "The loan")
 DESIGN = [
     ("accept", "requested", "agreed", ("lender",), {"borrower": "loan_accepted"}),
     ("accept", "offered", "agreed", ("borrower",), {"lender": "loan_accepted"}),

@@ -44,7 +44,7 @@ WORKER_KEYS = {
     "birth",
 }
 QUEUE_KEYS = {"name", "queued", "started", "failed", "scheduled", "deferred", "finished"}
-NOTIFICATION_KEYS = {"pending", "sent", "failed", "oldest_pending_seconds"}
+NOTIFICATION_KEYS = {"pending", "sent", "failed", "skipped", "oldest_pending_seconds"}
 LIMIT = 600.0
 # A row backdated by 30 s, a moment ago, against a limit of 10 s.
 STALE_30 = r"oldest pending notification is 3\ds old \(limit 10s\)"
@@ -165,7 +165,7 @@ def test_busy_worker_shows_its_job_and_for_how_long(app, workers, mail_server, c
     # A socket timeout and a claim well beyond the test, so the held delivery stays in
     # hand and the relay leaves its job alone.
     process = workers.start(MAIL_TIMEOUT=60, NOTIFICATION_CLAIM_SECONDS=60)
-    accounts.sign_up("bob@example.com", "long password", "Bob")
+    accounts.sign_up("bob@example.com", "Bob")
     row = pending_row()
     wait_until(
         lambda: mail_server.held_count() >= 1, "the worker to reach DATA", details=workers.tails
@@ -224,7 +224,13 @@ def test_nothing_pending_has_no_oldest_age(app, make):
     db.session.execute(update(Notification).values(status="sent"))
     db.session.commit()
     counts = collect(app)["notifications"]
-    assert counts == {"pending": 0, "sent": 1, "failed": 0, "oldest_pending_seconds": None}
+    assert counts == {
+        "pending": 0,
+        "sent": 1,
+        "failed": 0,
+        "skipped": 0,
+        "oldest_pending_seconds": None,
+    }
 
 
 @pytest.mark.slow
@@ -234,7 +240,7 @@ def test_stale_pending_with_a_live_worker_exits_1_naming_only_the_age(
     # SMTP refuses for now: the worker tries once and the row waits for its retry.
     mail_server.fail_always("451 4.3.0 Try again later")
     process = workers.start(NOTIFICATION_RETRY_BASE=600)
-    accounts.sign_up("bob@example.com", "long password", "Bob")
+    accounts.sign_up("bob@example.com", "Bob")
     wait_until(
         lambda: pending_row().last_error is not None,
         "the first attempt to fail",

@@ -1,16 +1,25 @@
 """Account actions: one function each, checking, firing, recording and committing.
 
-Each either commits its whole change (state, audit row, notifications) or raises a
-typed error from app.errors having written nothing.
+Each either commits its whole change (state, audit row, notifications, sessions) or
+raises a typed error from app.errors having written nothing.
+
+Whoever proves control of an address decides its password: signing up takes only a
+name and an address, and the emailed link is where the password is chosen. Nobody
+can hold a password for an address they cannot read mail at, so signing up with
+someone else's address (invited, pending or new) gains nothing. The forms that mail
+an address answer the same whatever the address is, so they do not tell who has an
+account.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from app import validation
+from app import throttle, validation
+from app.accounts import passwords, sessions
 from app.accounts.states import ACCOUNT
-from app.accounts.tokens import check_reset_fingerprint, read_token
+from app.accounts.tokens import read_token, unused
 from app.errors import Forbidden, InvalidInput, NotAuthenticated
 from app.extensions import db
 from app.history import record_step
@@ -18,9 +27,14 @@ from app.models import Loan, User
 from app.transaction import atomic
 from app.workflow import Step
 
+# States whose accounts may log in and hold a password.
+CAN_LOG_IN = ("active", "closing")
+
 
 def find_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == email))
+    """The account that is not closed with this address, if any: a closed account
+    keeps its address for its old loans, but the address is free again."""
+    return db.session.scalar(select(User).where(User.email == email, User.state != "closed"))
 
 
 def _record(step: Step, user: User, from_state: str | None, actor: User | None, **kw) -> None:
@@ -49,12 +63,8 @@ def _user_from_token(purpose: str, token: object) -> User:
     return user
 
 
-def _credentials(email: object, password: object, name: object) -> tuple[str, str, str]:
-    return (
-        validation.email_address(email),
-        validation.password(password),
-        validation.text(name, "name", max_length=120),
-    )
+def _name(value: object) -> str:
+    return validation.text(value, "name", max_length=120)
 
 
 def _create(
@@ -69,23 +79,72 @@ def _create(
     return user
 
 
-def _taken() -> InvalidInput:
-    return InvalidInput("An account with this email address already exists.", field="email")
+# -- signing up and confirming ---------------------------------------------------
 
 
-def sign_up(email: object, password: object, name: object) -> User:
-    address, secret, display = _credentials(email, password, name)
+def sign_up(email: object, name: object) -> None:
+    """Mail the address a link to confirm it and choose a password; or, if it already
+    has an account, tell its owner that someone tried. Returns nothing, on purpose:
+    the caller answers the same either way."""
+    address = validation.email_address(email)
+    display = _name(name)
+    throttle.mail_to("confirm", address)
+    for attempt in range(2):
+        try:
+            with atomic():
+                user = find_by_email(address)
+                if user is None:
+                    _create("sign_up", "self", address, display)
+                    return
+                if user.state in ("invited", "pending"):
+                    # Unproven until the link is followed, where its owner may change it.
+                    user.name = display
+                _fire(user, "sign_up")
+                return
+        except IntegrityError:
+            # Two sign-ups for one new address at once: the other made the account;
+            # this one now finds it and sends the link again.
+            if attempt:
+                raise
+
+
+def resend_confirmation(email: object) -> None:
+    """A fresh link for an account waiting to be confirmed; nothing otherwise (and
+    the same answer, so that the form does not tell which addresses wait)."""
+    address = validation.email_address(email)
+    throttle.mail_to("confirm", address)
     with atomic():
         user = find_by_email(address)
-        if user is not None and user.state != "invited":
-            raise _taken()
-        if user is None:
-            user = _create("sign_up", "self", address, display)
-            user.set_password(secret)
-        else:  # invited by someone's loan: the same row becomes theirs
-            user.name = display
-            user.set_password(secret)
-            _fire(user, "sign_up")
+        if user is not None and user.state == "pending":
+            _fire(user, "resend_confirmation")
+
+
+def confirmable(token: object) -> User:
+    """The pending account a confirmation link may still confirm; InvalidInput on
+    the token, saying why, for any other link."""
+    user = _user_from_token("confirm", token)
+    if user.state == "pending" and unused("confirm", token, user):
+        return user
+    if user.state in CAN_LOG_IN:
+        raise InvalidInput(
+            "This link has already been used: log in with the password you chose.",
+            field="token",
+        )
+    if user.state == "closed":
+        raise InvalidInput("This account is closed.", field="token")
+    raise InvalidInput("This link is no longer valid: ask for a new one.", field="token")
+
+
+def activate(token: object, password: object, name: object = None) -> User:
+    """Confirm the address the link was sent to, with the password (and, if given,
+    the name) its owner chooses now. The link works once."""
+    with atomic():
+        user = confirmable(token)
+        display = user.name if name is None else _name(name)
+        secret = passwords.check(password, known=(user.email, display))
+        user.name = display
+        user.set_password(secret)
+        _fire(user, "activate", actor=user)
     return user
 
 
@@ -98,64 +157,122 @@ def invite(email: str, inviter: User, loan: Loan) -> User:
 
 
 def create_admin(email: object, password: object, name: object) -> User:
-    address, secret, display = _credentials(email, password, name)
+    address = validation.email_address(email)
+    display = _name(name)
+    secret = passwords.check(password, known=(address, display))
     with atomic():
         if find_by_email(address) is not None:
-            raise _taken()
+            raise InvalidInput("An account with this email address already exists.", field="email")
         user = _create("create_admin", "system", address, display)
         user.set_password(secret)
     return user
 
 
-def activate(token: object) -> User:
-    with atomic():
-        user = _user_from_token("confirm", token)
-        if user.state == "active":
-            return user  # the link clicked twice: nothing to do, nothing to send
-        _fire(user, "activate", actor=user)
-    return user
-
-
-def request_password_reset(email: object) -> None:
-    """Send a reset link if the address has an account that is not closed; say
-    nothing either way, so the answer does not reveal which addresses exist."""
-    address = validation.email_address(email)
-    with atomic():
-        user = find_by_email(address)
-        if user is None or ACCOUNT.step_from(user.state, "reset_password") is None:
-            return
-        _fire(user, "reset_password")
-
-
-def reset_password(token: object, password: object) -> User:
-    secret = validation.password(password)
-    with atomic():
-        user = _user_from_token("reset", token)
-        check_reset_fingerprint(token, user)
-        if user.state == "closed":
-            raise InvalidInput("This account is closed.", field="token")
-        user.set_password(secret)
-    return user
+# -- logging in and out ------------------------------------------------------------
 
 
 def authenticate(email: object, password: object) -> User:
-    """The active account with these credentials, or a typed refusal saying why."""
+    """The account these credentials log in to, or NotAuthenticated. An unknown
+    address, an account nobody has chosen a password for yet (invited, pending), a
+    closed one and a wrong password get the same answer after the same work (one
+    password hash checked), so neither the answer nor its time tells them apart.
+    Failures are counted per address (app.throttle), whatever the client."""
     if not isinstance(email, str) or not isinstance(password, str):
         raise NotAuthenticated("Email and password are required.")
-    user = find_by_email(email.strip().lower())
-    if user is not None and user.state == "invited":
-        raise Forbidden("This address was invited but has not signed up yet: sign up first.")
-    if user is None or not user.check_password(password):
+    try:
+        address = validation.email_address(email)
+    except InvalidInput:
+        address = email.strip().lower()[:254]
+    throttle.check_login(address)
+    user = find_by_email(address) if address else None
+    stored = user.password_hash if user is not None and user.state in CAN_LOG_IN else None
+    if not passwords.verify(stored, password):
+        throttle.login_failed(address)
         raise NotAuthenticated("Wrong email or password.")
-    if user.state == "pending":
-        raise Forbidden("Confirm your email address first: follow the link we sent you.")
-    if user.state == "closed":
-        raise Forbidden("This account is closed.")
     return user
 
 
+def log_in(user: User, kind: str) -> str:
+    """A new session ("web") or API token ("api") for `user`; returns its secret."""
+    with atomic():
+        return sessions.start(user, kind)
+
+
+def log_out(secret: object) -> None:
+    with atomic():
+        sessions.end(secret)
+
+
+def log_out_everywhere(user: User) -> int:
+    """End every session and API token of `user`; returns how many there were."""
+    with atomic():
+        return sessions.end_all(user)
+
+
+# -- passwords ---------------------------------------------------------------------
+
+
+def request_password_reset(email: object) -> None:
+    """Mail a reset link to an account that can log in, or a fresh confirmation link
+    to one still waiting to be confirmed (it has no password to reset); say nothing
+    either way, so the answer does not reveal which addresses exist."""
+    address = validation.email_address(email)
+    throttle.mail_to("reset", address)
+    with atomic():
+        user = find_by_email(address)
+        if user is None:
+            return
+        if user.state == "pending":
+            _fire(user, "resend_confirmation")
+        elif ACCOUNT.step_from(user.state, "reset_password") is not None:
+            _fire(user, "reset_password")
+
+
+def resettable(token: object) -> User:
+    """The account a reset link may still set a password for; InvalidInput otherwise."""
+    user = _user_from_token("reset", token)
+    if not unused("reset", token, user):
+        raise InvalidInput("This link has already been used.", field="token")
+    if user.state not in CAN_LOG_IN:
+        raise InvalidInput("This account is closed.", field="token")
+    return user
+
+
+def reset_password(token: object, password: object) -> User:
+    """Set a new password from a reset link: the link is used up, and every session
+    and API token of the account ends (whoever had them no longer knows the password)."""
+    with atomic():
+        user = resettable(token)
+        secret = passwords.check(password, known=(user.email, user.name))
+        user.set_password(secret)
+        sessions.end_all(user)
+        _fire(user, "change_password")
+    return user
+
+
+def change_password(user: User, current: object, new: object, *, keep: str | None) -> User:
+    """Change the password of a logged-in account, given the current one; every other
+    session and API token ends, the one whose secret is `keep` stays. A wrong current
+    password counts as a failed login."""
+    if not isinstance(current, str):
+        raise InvalidInput("Type your current password.", field="current_password")
+    throttle.check_login(user.email)
+    if not passwords.verify(user.password_hash, current):
+        throttle.login_failed(user.email)
+        raise InvalidInput("That is not your current password.", field="current_password")
+    secret = passwords.check(new, known=(user.email, user.name), field="new_password")
+    with atomic():
+        user.set_password(secret)
+        sessions.end_all(user, keep=keep)
+        _fire(user, "change_password", actor=user)
+    return user
+
+
+# -- the account -------------------------------------------------------------------
+
+
 def change_name(user: User, name: object) -> User:
-    display = validation.text(name, "name", max_length=120)
+    display = _name(name)
     with atomic():
         user.name = display
     return user
@@ -186,11 +303,13 @@ def abort_disconnect(user: User) -> User:
 
 
 def disconnect(token: object) -> User:
-    """Close the account the signed link names, calling off its open loans."""
+    """Close the account the signed link names, calling off its open loans and ending
+    its sessions. Its address is free to sign up again, as a new account."""
     from app.lending.service import call_off_open_loans
 
     with atomic():
         user = _user_from_token("disconnect", token)
         _fire(user, "disconnect", actor=user)
         call_off_open_loans(user)
+        sessions.end_all(user)
     return user

@@ -1,9 +1,13 @@
-"""Signed links: confirm an address, reset a password, confirm closing an account;
-and the API's bearer tokens.
+"""Signed links: confirm an address (and choose a password), reset a password,
+confirm closing an account.
 
 Each purpose has its own salt, so a token made for one cannot be used for another.
-The reset and API tokens also sign a fingerprint of the current password hash, so
-they stop working once the password has been changed.
+Confirm and reset tokens also sign a fingerprint of the account's password hash as it
+was when the link was made: choosing a password changes the hash, so each such link
+works once, and every older link of the account dies with it.
+
+(API bearer tokens are not signed links: they are server-side sessions,
+app/accounts/sessions.py, so that they can be ended.)
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from app.errors import InvalidInput
 from app.models import User
 
-PURPOSES = ("confirm", "reset", "disconnect", "invite", "api")
-# Purposes whose tokens die with the password they were made under.
-PASSWORD_BOUND = ("reset", "api")
+PURPOSES = ("confirm", "reset", "disconnect")
+# Purposes whose links are used up by the password they set.
+SINGLE_USE = ("confirm", "reset")
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
@@ -33,7 +37,7 @@ def _fingerprint(user: User) -> str:
 
 def make_token(purpose: str, user: User) -> str:
     payload = {"u": user.id}
-    if purpose in PASSWORD_BOUND:
+    if purpose in SINGLE_USE:
         payload["p"] = _fingerprint(user)
     return _serializer(purpose).dumps(payload)
 
@@ -41,35 +45,31 @@ def make_token(purpose: str, user: User) -> str:
 def _max_age(purpose: str) -> int:
     if purpose == "reset":
         return current_app.config["PASSWORD_RESET_MAX_AGE"]
-    if purpose == "api":
-        return current_app.config["API_TOKEN_MAX_AGE"]
     return current_app.config["CONFIRM_MAX_AGE"]
 
 
-def read_token(purpose: str, token: object) -> int:
-    """The user id a valid token names; InvalidInput for a bad, used or expired one."""
+def _payload(purpose: str, token: object) -> dict:
     if not isinstance(token, str) or not token:
         raise InvalidInput("A token is required.", field="token")
+    if len(token) > 1000:
+        raise InvalidInput("This link is not valid.", field="token")
     try:
         payload = _serializer(purpose).loads(token, max_age=_max_age(purpose))
     except SignatureExpired:
         raise InvalidInput("This link has expired; ask for a new one.", field="token") from None
     except BadSignature:
         raise InvalidInput("This link is not valid.", field="token") from None
-    user_id = payload.get("u") if isinstance(payload, dict) else None
-    if not isinstance(user_id, int):
+    if not isinstance(payload, dict) or not isinstance(payload.get("u"), int):
         raise InvalidInput("This link is not valid.", field="token")
-    return user_id
+    return payload
 
 
-def check_reset_fingerprint(token: str, user: User) -> None:
-    payload = _serializer("reset").loads(token)
-    if payload.get("p") != _fingerprint(user):
-        raise InvalidInput("This link has already been used.", field="token")
+def read_token(purpose: str, token: object) -> int:
+    """The user id a valid token names; InvalidInput for a bad or expired one."""
+    return _payload(purpose, token)["u"]
 
 
-def password_unchanged(purpose: str, token: str, user: User) -> bool:
-    """Whether a PASSWORD_BOUND token, already read with read_token, was made under
-    the user's current password."""
-    payload = _serializer(purpose).loads(token)
-    return isinstance(payload, dict) and payload.get("p") == _fingerprint(user)
+def unused(purpose: str, token: object, user: User) -> bool:
+    """Whether a SINGLE_USE token, valid for `user`, has not been used up: no
+    password has been chosen since it was made."""
+    return _payload(purpose, token).get("p") == _fingerprint(user)

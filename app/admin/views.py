@@ -36,6 +36,7 @@ from app.extensions import db, login
 from app.models import Notification, utcnow
 from app.notifications import retry as retries
 from app.notifications.queue import mail_queue
+from app.security import is_local_path
 from app.web.errors import CSRF_EXPIRED
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ admin = Blueprint(
     static_url_path="/static",
 )
 
-STATUSES = ("failed", "pending", "sent", "all")
+STATUSES = ("failed", "pending", "sent", "skipped", "all")
 PER_PAGE = 50
 JOBS_SHOWN = 50
 
@@ -72,7 +73,7 @@ def admins_only():
 def _back(form: ActionForm, default: str) -> str:
     """Back to the page the button was on (only a path under /admin/)."""
     target = form.next.data or ""
-    if target.startswith("/admin/") and not target.startswith(("//", "/\\")):
+    if target.startswith("/admin/") and is_local_path(target):
         return target
     return default
 

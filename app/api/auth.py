@@ -1,8 +1,11 @@
 """Bearer tokens: issued for an active account's credentials, read from the
 Authorization header of every other request.
 
-Only the header counts, never Flask-Login's session cookie: the API is exempt from
-CSRF checks, which is safe only because a browser never sends the token by itself.
+A token is a server-side session (app/accounts/sessions.py) of kind "api": it ends
+when it expires, when the password changes, on "log out everywhere", and when the
+account can no longer log in. Only the header counts, never Flask-Login's session
+cookie: the API is exempt from CSRF checks, which is safe only because a browser
+never sends the token by itself.
 """
 
 from __future__ import annotations
@@ -10,16 +13,15 @@ from __future__ import annotations
 from flask import current_app, request
 
 from app.accounts import service as accounts
-from app.accounts.tokens import make_token, password_unchanged, read_token
-from app.errors import InvalidInput, NotAuthenticated
-from app.extensions import db
+from app.accounts import sessions
+from app.errors import NotAuthenticated
 from app.models import User
 
 
 def issue_token(email: object, password: object) -> dict:
     user = accounts.authenticate(email, password)
     return {
-        "token": make_token("api", user),
+        "token": accounts.log_in(user, "api"),
         "token_type": "Bearer",
         "expires_in": current_app.config["API_TOKEN_MAX_AGE"],
     }
@@ -33,16 +35,10 @@ def bearer_user() -> User:
         raise NotAuthenticated(
             "Send Authorization: Bearer <token>; get one from POST /api/v1/auth/token."
         )
-    try:
-        user_id = read_token("api", token)
-    except InvalidInput:
+    user = sessions.user_for(token, "api")
+    if user is None:
         raise NotAuthenticated(
-            "The token is not valid or has expired; get a new one from POST /api/v1/auth/token."
-        ) from None
-    user = db.session.get(User, user_id)
-    if user is None or not user.is_active or not password_unchanged("api", token, user):
-        raise NotAuthenticated(
-            "The token is no longer valid (the password changed or the account is not "
-            "active); get a new one from POST /api/v1/auth/token."
+            "The token is not valid, has expired or was ended (a password change, or "
+            '"log out everywhere"); get a new one from POST /api/v1/auth/token.'
         )
     return user

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from functools import cache
 from http import HTTPStatus
 
+from app.accounts import passwords
 from app.accounts import states as account_states
 from app.errors import MoochError
 from app.lending import service as lending
 from app.lending import states as loan_states
-from app.validation import MIN_PASSWORD
 
 PREFIX = "/api/v1"
 # PostgreSQL's integer: a larger id in a path could never name a row.
@@ -54,7 +54,7 @@ DATE = {"type": "string", "format": "date", "description": "YYYY-MM-DD"}
 DATE_TIME = {"type": "string", "format": "date-time"}
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
-# The events a party may fire, in the order of DESIGN.md's table; the clock's own
+# The events a party may fire, in the order of the loan's table; the clock's own
 # (expire, remind, mark_overdue) are not a client's to send.
 PARTY_EVENTS = list(
     dict.fromkeys(
@@ -69,17 +69,23 @@ TOKEN_REQUEST = _object(
     ("email", "password"),
 )
 SIGN_UP = _object(
-    {
-        "email": EMAIL,
-        "password": _text(1024, MIN_PASSWORD),
-        "name": _text(120),
-    },
-    ("email", "password", "name"),
+    {"email": EMAIL, "name": _text(120)},
+    ("email", "name"),
 )
 CONFIRM = _object(
-    {"token": _text(512, description="The token from the emailed link, /confirm/<token>.")},
-    ("token",),
+    {
+        "token": _text(1000, description="The token from the emailed link, /confirm/<token>."),
+        "password": _text(
+            passwords.MAX_LENGTH,
+            passwords.MIN_LENGTH,
+            description="The password the account will have: at least "
+            f"{passwords.MIN_LENGTH} characters, and not a common or guessable one.",
+        ),
+        "name": _text(120, description="Your name, if it differs from the one signed up with."),
+    },
+    ("token", "password"),
 )
+RESEND = _object({"email": EMAIL}, ("email",))
 NEW_LOAN = _object(
     {
         "role": {
@@ -171,10 +177,19 @@ NOTIFICATION = _object(
     {
         "notifier": {"type": "string"},
         "recipient": {"type": "string", "description": "The address it was sent to."},
-        "status": {"enum": ["pending", "sent", "failed"]},
+        "status": {
+            "enum": ["pending", "sent", "failed", "skipped"],
+            "description": "skipped: decided against when the change was made (for "
+            "example, an address already invited that day).",
+        },
         "sent_at": _nullable(DATE_TIME),
+        "problem": {
+            "type": ["string", "null"],
+            "description": "For a failed mail, why, in plain words (e.g. the address "
+            "does not exist); otherwise null.",
+        },
     },
-    ("notifier", "recipient", "status", "sent_at"),
+    ("notifier", "recipient", "status", "sent_at", "problem"),
 )
 LOAN_FIELDS = {
     **LOAN_SUMMARY_FIELDS,
@@ -182,9 +197,26 @@ LOAN_FIELDS = {
     "notifications": {"type": "array", "items": NOTIFICATION, "description": "Oldest first."},
 }
 LOAN = _object(LOAN_FIELDS, tuple(LOAN_FIELDS))
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
 LOAN_LIST = _object(
-    {"loans": {"type": "array", "items": LOAN_SUMMARY, "description": "Newest first."}},
-    ("loans",),
+    {
+        "loans": {"type": "array", "items": LOAN_SUMMARY, "description": "Newest first."},
+        "next": {
+            "type": ["string", "null"],
+            "description": "The path of the next page (older loans), with the same limit; "
+            "null on the last page.",
+        },
+        "next_cursor": {
+            "type": ["string", "null"],
+            "description": "The `cursor` of the next page; null on the last page.",
+        },
+    },
+    ("loans", "next", "next_cursor"),
+)
+ACCEPTED = _object(
+    {"message": {"type": "string", "description": "What happens next, for people."}},
+    ("message",),
 )
 DOCUMENT = {"type": "object", "description": "This OpenAPI 3.1 document."}
 
@@ -192,6 +224,8 @@ SCHEMAS = {
     "TokenRequest": TOKEN_REQUEST,
     "SignUp": SIGN_UP,
     "Confirm": CONFIRM,
+    "Resend": RESEND,
+    "Accepted": ACCEPTED,
     "NewLoan": NEW_LOAN,
     "LoanEvent": LOAN_EVENT,
     "Token": TOKEN,
@@ -236,8 +270,8 @@ HTTP_CODES = {
 }
 
 ERROR_DESCRIPTIONS = {
-    400: "The body is not valid JSON, or a field is missing, unknown or invalid "
-    "(`field` names it), or the event is unknown.",
+    400: "The body is not valid JSON, or a field or query parameter is missing, unknown "
+    "or invalid (`field` names it), or the event is unknown.",
     401: "No bearer token, a bad or expired one, or wrong credentials.",
     403: "Not yours to do: the other party's move, or an account that may not get a token.",
     404: "No such loan, or not yours: the same answer either way.",
@@ -245,7 +279,8 @@ ERROR_DESCRIPTIONS = {
     "first (`conflict`).",
     413: "The body is larger than the server accepts.",
     415: "The body is not JSON: send Content-Type: application/json.",
-    429: "Too many attempts from this client; wait and try again.",
+    429: "Too many attempts from this client or for this address, too much mail to one "
+    "address, or too many loans or new people; `Retry-After` says when to try again.",
 }
 
 
@@ -276,11 +311,21 @@ def error_schema(status: int) -> dict:
 
 
 @dataclass(frozen=True)
+class Query:
+    """A query parameter: optional, given at most once, a string or an integer."""
+
+    name: str
+    schema: dict
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Operation:
     """One endpoint: what it takes, what it answers, and what may go wrong.
 
     Errors that follow from the rest are added, not listed: a body brings 400, 413
-    and 415; `auth` brings 401; `limited` (counted per client) brings 429.
+    and 415; query parameters bring 400; `auth` brings 401; `limited` (counted per
+    client) brings 429.
     """
 
     name: str
@@ -290,6 +335,7 @@ class Operation:
     result: dict
     status: int = 200
     body: dict | None = None
+    query: tuple[Query, ...] = ()
     errors: tuple[int, ...] = ()
     auth: bool = True
     limited: bool = False
@@ -300,6 +346,8 @@ class Operation:
         statuses = set(self.errors)
         if self.body is not None:
             statuses |= {400, 413, 415}
+        if self.query:
+            statuses.add(400)
         if self.auth:
             statuses.add(401)
         if self.limited:
@@ -326,38 +374,81 @@ OPERATIONS = (
         "Exchange an active account's email and password for a bearer token",
         TOKEN,
         body=TOKEN_REQUEST,
-        errors=(401, 403),
+        errors=(401,),
         auth=False,
         limited=True,
-        description="Pending, invited and closed accounts get 403 saying why. The token "
-        "stops working when it expires, when the password changes, or when the account "
-        "is no longer active.",
+        description="An unknown address, an account not confirmed yet, a closed one and "
+        "a wrong password all get the same 401. After RATELIMIT_LOGIN_FAILURES failures "
+        "for one address (5 in 15 minutes), every attempt for it gets 429 for a while, "
+        "whatever the client. The token stops working when it expires, when the "
+        'password changes, on "log out everywhere", or when the account is no longer '
+        "active.",
     ),
     Operation(
         "sign_up",
         "POST",
         "/users",
-        "Sign up: the account is pending until its address is confirmed",
-        USER,
-        status=201,
+        "Sign up: we email the address a link to confirm it and choose a password",
+        ACCEPTED,
+        status=202,
         body=SIGN_UP,
         auth=False,
         limited=True,
-        description="Emails a confirmation link, /confirm/<token>; send that token to "
-        "POST /users/confirm.",
+        description="Answers the same whether or not the address has an account (its "
+        "owner is emailed that someone tried). The link is /confirm/<token>: send that "
+        "token, with the password you choose, to POST /users/confirm. At most "
+        "RATELIMIT_MAIL_PER_ADDRESS mails an hour to one address (429 beyond).",
     ),
     Operation(
         "confirm",
         "POST",
         "/users/confirm",
-        "Confirm an address with the token from the emailed link: the account is active",
+        "Confirm an address and choose its password, with the token from the emailed "
+        "link: the account is active",
         USER,
         body=CONFIRM,
         errors=(409,),
         auth=False,
         limited=True,
+        description="Each link works once. A password that is too short, common or "
+        "guessable is refused with 400 on `password`, saying why.",
     ),
-    Operation("list_loans", "GET", "/loans", "The loans you are a party to", LOAN_LIST),
+    Operation(
+        "resend_confirmation",
+        "POST",
+        "/users/confirm/resend",
+        "Email a new confirmation link to an account that has not been confirmed yet",
+        ACCEPTED,
+        status=202,
+        body=RESEND,
+        auth=False,
+        limited=True,
+        description="Answers the same whatever the address; only an account waiting to be "
+        "confirmed is sent a link.",
+    ),
+    Operation(
+        "list_loans",
+        "GET",
+        "/loans",
+        "The loans you are a party to, newest first, a page at a time",
+        LOAN_LIST,
+        query=(
+            Query(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": PAGE_SIZE},
+                "How many loans a page holds.",
+            ),
+            Query(
+                "cursor",
+                _text(100),
+                "Where the page starts: the `next_cursor` of the page before. Opaque; "
+                "an edited cursor, or one from before the server's key changed, is a 400.",
+            ),
+        ),
+        description="Follow `next` until it is null. Pages are keyed on the loans "
+        "themselves, not counted: loans created while you page do not shift the pages "
+        "still to come (they are on the first page).",
+    ),
     Operation(
         "create_loan",
         "POST",
@@ -366,7 +457,12 @@ OPERATIONS = (
         LOAN,
         status=201,
         body=NEW_LOAN,
-        description="A counterparty address with no account is invited to sign up.",
+        errors=(429,),
+        description="A counterparty address with no account is invited to sign up (one "
+        "invitation a day per address). Until the counterparty answers, the loan shows "
+        "them by their address. 429 when you have started LOANS_PER_HOUR loans in the "
+        "last hour, or named INVITES_PER_DAY addresses you have no loan with in the last "
+        "day.",
     ),
     Operation(
         "get_loan",
@@ -446,6 +542,16 @@ def _operation(op: Operation) -> dict:
         {"name": name, "in": "path", "required": True, "schema": schema}
         for name, schema in PATH_PARAMETERS.items()
         if f"{{{name}}}" in op.path
+    ]
+    parameters += [
+        {
+            "name": q.name,
+            "in": "query",
+            "required": False,
+            "description": q.description,
+            "schema": q.schema,
+        }
+        for q in op.query
     ]
     if parameters:
         doc["parameters"] = parameters

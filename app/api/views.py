@@ -15,11 +15,12 @@ from flask import Blueprint, jsonify, url_for
 
 from app.accounts import service as accounts
 from app.api import body as bodies
-from app.api import serializers
+from app.api import query, serializers
 from app.api.auth import bearer_user, issue_token
 from app.api.errors import service_error
 from app.api.spec import BY_NAME, PREFIX, document
-from app.errors import MoochError
+from app.cursors import make_cursor, read_cursor
+from app.errors import InvalidInput, MoochError
 from app.lending import service as lending
 
 api = Blueprint("api", __name__, url_prefix=PREFIX)
@@ -53,18 +54,39 @@ def create_token(body):
 
 @route("sign_up")
 def sign_up(body):
-    account = accounts.sign_up(body["email"], body["password"], body["name"])
-    return serializers.user(account)
+    accounts.sign_up(body["email"], body["name"])
+    return {
+        "message": "We emailed that address a link to confirm it and choose a password "
+        "(or, if it already has an account, a note saying someone tried)."
+    }
 
 
 @route("confirm")
 def confirm(body):
-    return serializers.user(accounts.activate(body["token"]))
+    return serializers.user(accounts.activate(body["token"], body["password"], body.get("name")))
+
+
+@route("resend_confirmation")
+def resend_confirmation(body):
+    accounts.resend_confirmation(body["email"])
+    return {
+        "message": "If an account is waiting for that address to be confirmed, we sent it "
+        "a new link."
+    }
 
 
 @route("list_loans")
 def list_loans(user):
-    return serializers.loan_list(lending.loans_for(user), user)
+    args = query.read(BY_NAME["list_loans"])
+    before = None
+    if "cursor" in args:
+        side, before = read_cursor("loans", args["cursor"])
+        if side != "before":
+            raise InvalidInput("The cursor is not one this list gave out.", field="cursor")
+    page = lending.loan_page(user, args["limit"], before=before)
+    cursor = make_cursor("loans", "before", page.loans[-1].id) if page.more else None
+    path = url_for("api.list_loans", limit=args["limit"], cursor=cursor) if cursor else None
+    return serializers.loan_list(page.loans, user, path, cursor)
 
 
 @route("create_loan")

@@ -8,23 +8,36 @@ callback, and commits, or raises a typed error from app.errors with nothing writ
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select, union
 from sqlalchemy.orm import selectinload
 
-from app import validation
+from app import throttle, validation
 from app.accounts import service as accounts
 from app.errors import Conflict, Forbidden, InvalidInput, MoochError, NotFound
 from app.extensions import db
 from app.history import record_step
+from app.lending import limits
 from app.lending.states import LOAN, OPEN_STATES, PARTIES
-from app.models import AuditEvent, Loan, User, utcnow
+from app.models import AuditEvent, Loan, Notification, User, utcnow
+from app.notifications import retry
+from app.notifications.outbox import Skipped
 from app.transaction import atomic
 from app.workflow import Step
 
 log = logging.getLogger(__name__)
+
+# Not an event of the loan's table: it moves nothing, it changes who the request or
+# offer goes to (its audit row and mail are written like an event's).
+READDRESS = "readdress"
+CREATION_STATES = ("requested", "offered")
+
+# Why an invitation was not sent (the later loans wait in the account it signs up to).
+INVITED_TODAY = "invited earlier today"
 
 MAX_ITEM = 200
 MAX_MESSAGE = 2000
@@ -48,19 +61,98 @@ def loan_for(user: User, loan_id: object) -> Loan:
     return loan
 
 
-def loans_for(user: User) -> list[Loan]:
-    return list(
-        db.session.scalars(
-            select(Loan)
-            .where((Loan.lender_id == user.id) | (Loan.borrower_id == user.id))
-            .options(selectinload(Loan.lender), selectinload(Loan.borrower))
-            .order_by(Loan.id.desc())
-        )
-    )
-
-
 def allowed_events(loan: Loan, user: User) -> list[str]:
     return LOAN.allowed(loan.state, loan.role_of(user))
+
+
+# States no step leaves: the loan needs nobody any more (app.web.labels.FINISHED).
+FINISHED = tuple(s for s in LOAN.states if not any(s in (t.source or ()) for t in LOAN.steps))
+# The states in which each side has an event of its own to fire.
+ACTIONABLE = {role: tuple(s for s in LOAN.states if LOAN.allowed(s, role)) for role in PARTIES}
+# The rest of the open states: each side waits, on the other or on the loan clock.
+WAITING = {
+    role: tuple(s for s in LOAN.states if s not in FINISHED and s not in ACTIONABLE[role])
+    for role in PARTIES
+}
+
+# Which states to list: one set for either side, or a set per side ("lender",
+# "borrower"), where a side left out lists nothing. None lists every state.
+States = Collection[str] | Mapping[str, Collection[str]] | None
+
+
+@dataclass(frozen=True)
+class Page:
+    """Loans newest first, and whether more lie beyond them in the direction they
+    were read: older ones after `before` (or the first page), newer ones for `after`."""
+
+    loans: list[Loan]
+    more: bool
+
+
+def _by_side(states: States) -> dict[str, Collection[str] | None]:
+    if isinstance(states, Mapping):
+        return {role: states[role] for role in PARTIES if role in states}
+    return dict.fromkeys(PARTIES, states)
+
+
+def _side(role: str, user: User, states: Collection[str] | None):
+    column = Loan.lender_id if role == "lender" else Loan.borrower_id
+    condition = column == user.id
+    return condition if states is None else condition & Loan.state.in_(list(states))
+
+
+def loan_page(
+    user: User,
+    limit: int,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    states: States = None,
+) -> Page:
+    """A page of `user`'s loans by id, newest first: the `limit` newest, or the
+    `limit` just older than id `before`, or the `limit` just newer than id `after`.
+
+    Keyed on the id, not an offset, so loans created while a client pages never
+    shift the pages it has still to read."""
+    if before is not None and after is not None:
+        raise ValueError("before or after, not both")
+    newest_first = after is None
+    # One arm per side rather than an OR of the sides: each arm walks its side's
+    # (…_id, id, state) index in order, reading nothing else, and stops after
+    # limit + 1 matches, where an OR would read and sort every one of the user's loans.
+    arms = []
+    for role, allowed in _by_side(states).items():
+        arm = select(Loan.id).where(_side(role, user, allowed))
+        if before is not None:
+            arm = arm.where(Loan.id < before)
+        if after is not None:
+            arm = arm.where(Loan.id > after)
+        arm = arm.order_by(Loan.id.desc() if newest_first else Loan.id.asc())
+        arms.append(select(arm.limit(limit + 1).subquery()))
+    if not arms:
+        return Page([], False)
+    ids = union(*arms).subquery()
+    nearest = select(ids.c.id).order_by(ids.c.id.desc() if newest_first else ids.c.id.asc())
+    found = list(db.session.scalars(nearest.limit(limit + 1)))
+    # The rows by primary key in a statement of their own: joined to the ids instead,
+    # PostgreSQL may merge-join by walking the primary key from the newest loan down.
+    loans = db.session.scalars(
+        select(Loan)
+        .where(Loan.id.in_(found[:limit]))
+        .options(selectinload(Loan.lender), selectinload(Loan.borrower))
+        .order_by(Loan.id.desc())
+    )
+    return Page(list(loans), len(found) > limit)
+
+
+def count_loans(user: User, *, states: States = None) -> int:
+    # Side by side, as loan_page reads them: an OR of the sides is answered from the
+    # one-column indexes and a read of every loan row. No loan has one person on
+    # both sides (create_loan refuses it), so the sum counts none twice.
+    return sum(
+        db.session.scalar(select(func.count()).select_from(Loan).where(_side(role, user, allowed)))
+        for role, allowed in _by_side(states).items()
+    )
 
 
 # -- writing ------------------------------------------------------------------
@@ -105,32 +197,53 @@ def create_loan(
     what = validation.text(item, "item", max_length=MAX_ITEM, label="item name")
     note = validation.optional_text(message, "message", max_length=MAX_MESSAGE)
     due = None if due_date in (None, "") else validation.due_date(due_date, today())
-    address = validation.email_address(counterparty_email, field="counterparty_email")
+    address = _counterparty_address(actor, counterparty_email)
+    step = LOAN.creation("create", role)
+
+    with atomic():
+        limits.check_loan_rate(actor)
+        loan = Loan(item=what, message=note, due_date=due, state=step.dest, initiator_id=actor.id)
+        db.session.add(loan)
+        other, notifier_for = _name_counterparty(actor, address, loan)
+        loan.lender, loan.borrower = (actor, other) if role == "lender" else (other, actor)
+        _record(step, loan, None, actor, notifier_for=notifier_for)
+    return loan
+
+
+def _counterparty_address(actor: User, value: object) -> str:
+    address = validation.email_address(value, field="counterparty_email")
     if address == actor.email:
         raise InvalidInput(
             "You cannot lend to or borrow from yourself.", field="counterparty_email"
         )
-    step = LOAN.creation("create", role)
+    return address
 
-    with atomic():
+
+def _name_counterparty(actor: User, address: str, loan: Loan):
+    """The account `loan` will name at `address` (inviting the address if it has none),
+    and the notifier_for that tells it; part of the caller's transaction, after the
+    cap on new addresses. A closed account's address is free: naming it invites it
+    afresh. The answer is the same whether the address has an account, an invitation
+    or neither."""
+    with db.session.no_autoflush:  # a new loan has no parties yet: not flushed half-made
         other = accounts.find_by_email(address)
-        if other is not None and other.state == "closed":
-            raise InvalidInput("That account is closed.", field="counterparty_email")
-        loan = Loan(item=what, message=note, due_date=due, state=step.dest)
-        db.session.add(loan)
-        newly_invited = other is None
-        if newly_invited:
-            other = accounts.invite(address, actor, loan)
-        loan.lender, loan.borrower = (actor, other) if role == "lender" else (other, actor)
+        limits.check_new_address(actor, other)
+    newly_invited = other is None
+    if newly_invited:
+        other = accounts.invite(address, actor, loan)
 
-        def notifier_for(user: User, notifier: str) -> str | None:
-            # Someone without an account is invited instead of told about the loan.
-            if user.state == "invited":
-                return None if newly_invited else "invitation"
-            return notifier
+    def notifier_for(user: User, notifier: str) -> str | Skipped | None:
+        # Someone without an account is invited instead of told about the loan,
+        # once a day at most: later loans wait in the account they sign up to.
+        if user.state == "invited":
+            if newly_invited:
+                return None  # the invite step itself mails the invitation
+            if limits.invited_lately(user):
+                return Skipped("invitation", INVITED_TODAY)
+            return "invitation"
+        return notifier
 
-        _record(step, loan, None, actor, notifier_for=notifier_for)
-    return loan
+    return other, notifier_for
 
 
 def fire_event(
@@ -162,6 +275,8 @@ def _fire(loan: Loan, step: Step, actor: User | None, **kw) -> None:
     def after(before: str, now: str) -> None:
         if step.dest:  # before _record, so the loan is written in one UPDATE
             loan.state_changed_at = utcnow()
+        if actor is not None and actor.id != loan.initiator_id and loan.role_of(actor):
+            loan.counterparty_answered = True
         _record(step, loan, before, actor, **kw)
 
     LOAN.fire(loan, step.event, after=after)
@@ -183,6 +298,67 @@ def call_off_open_loans(user: User) -> int:
         forced = Step(step.event, step.source, step.dest, step.who, (("other", "loan_cancelled"),))
         _fire(loan, forced, user)
     return len(loans)
+
+
+# -- mail that did not arrive ----------------------------------------------------
+
+
+def can_change_counterparty(loan: Loan, user: User) -> bool:
+    """Whether `user` may send `loan` to another address: they asked or offered, and
+    the other person has not answered yet."""
+    return (
+        loan.initiator_id == user.id
+        and not loan.counterparty_answered
+        and loan.state in CREATION_STATES
+    )
+
+
+def change_counterparty(
+    actor: User, loan_id: object, counterparty_email: object, expected_version: object = None
+) -> Loan:
+    """Send a request or offer to another address (a mistyped one bounced, say): the
+    loan names the new address instead, which is told as at creation."""
+    address = _counterparty_address(actor, counterparty_email)
+    with atomic():
+        loan = loan_for(actor, loan_id)
+        if expected_version is not None and expected_version != loan.version:
+            raise Conflict("This loan has changed since you loaded it. Reload and try again.")
+        if not can_change_counterparty(loan, actor):
+            raise Forbidden(
+                "Only the one who asked or offered can send it to another address, "
+                "and only until the other person answers."
+            )
+        if address == loan.other_party(actor).email:
+            raise InvalidInput(
+                "That is the address it was sent to already.", field="counterparty_email"
+            )
+        role = loan.role_of(actor)
+        created = LOAN.creation("create", role)
+        step = Step(READDRESS, (loan.state,), None, frozenset((role,)), created.notify)
+        other, notifier_for = _name_counterparty(actor, address, loan)
+        if role == "lender":
+            loan.borrower = other
+        else:
+            loan.lender = other
+        _record(step, loan, loan.state, actor, notifier_for=notifier_for)
+    return loan
+
+
+def retry_mail(actor: User, loan_id: object, notification_id: object) -> None:
+    """Try again a failed mail to the other party of one of `actor`'s loans; at most
+    RATELIMIT_MAIL_PER_ADDRESS an hour to one address."""
+    loan = loan_for(actor, loan_id)
+    row = (
+        db.session.get(Notification, notification_id) if isinstance(notification_id, int) else None
+    )
+    if row is None or row.loan_id != loan.id or row.recipient_id == actor.id:
+        raise NotFound("No such mail.")
+    if row.status != "failed":
+        raise Conflict("That mail has not failed: there is nothing to try again.")
+    address = row.recipient_email
+    db.session.rollback()
+    throttle.mail_to("retry", address)
+    retry.retry(row.id)
 
 
 # -- the loan clock -------------------------------------------------------------

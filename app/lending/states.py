@@ -1,4 +1,5 @@
-"""The loan workflow, as data: DESIGN.md's table "The loan", one row per line.
+"""The loan workflow, as data: the table "The loan" of docs/architecture.md, one row
+per line.
 
 Roles: "lender", "borrower", "system" (the loan clock). Recipients: "lender",
 "borrower", or "other" (the party who did not fire the event).

@@ -4,17 +4,22 @@ bodies, threading headers and, for a started loan, the due date as a calendar ev
 from __future__ import annotations
 
 from datetime import date, timedelta
-from email.utils import formataddr
 
 from flask import current_app, render_template
-from flask_mail import Message
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 from jinja2 import Template
 
-from app.models import Loan, Notification
+from app import validation
+from app.models import Loan, Notification, User
 from app.notifications.links import absolute, link_for, loan_path
+from app.notifications.mailer import OutgoingMessage
 from app.notifications.notifiers import NOTIFIERS, Notifier
+
+# Accounts whose name the account holder chose themselves, having proven the address.
+# A pending or invited account's name was typed by whoever signed up or invited: it is
+# not put before the address it would seem to vouch for.
+NAMED_STATES = ("active", "closing")
 
 
 def mail_domain() -> str:
@@ -37,21 +42,39 @@ def short_date(value: date | None) -> str | None:
     return f"{value.day} {value:%b}" if value else None
 
 
+class Party:
+    """A loan's party as the mail's recipient may see them: by the address alone while
+    they are the counterparty who has not answered the recipient (Loan.shown_name)."""
+
+    def __init__(self, user: User, name: str) -> None:
+        self._user = user
+        self.name = name
+
+    def __getattr__(self, attribute: str):
+        return getattr(self._user, attribute)
+
+
 def context(notification: Notification) -> dict:
     loan = notification.loan
     recipient = notification.recipient
     event = notification.audit_event
     role = loan.role_of(recipient) if loan else None
     notifier = NOTIFIERS[notification.notifier]
+
+    def seen(user: User | None) -> Party | User | None:
+        if user is None or loan is None:
+            return user
+        return Party(user, loan.shown_name(user, recipient))
+
     return {
         "notifier": notifier,
         "recipient": recipient,
         "recipient_role": role,
         "loan": loan,
-        "lender": loan.lender if loan else None,
-        "borrower": loan.borrower if loan else None,
-        "other": (loan.borrower if role == "lender" else loan.lender) if role else None,
-        "actor": event.actor if event else None,
+        "lender": seen(loan.lender) if loan else None,
+        "borrower": seen(loan.borrower) if loan else None,
+        "other": seen(loan.other_party(recipient)) if role else None,
+        "actor": seen(event.actor) if event else None,
         "event": event,
         "due": short_date(loan.due_date) if loan else None,
         "link": link_for(notifier.link, recipient, loan),
@@ -88,14 +111,20 @@ def subject_template(notifier: Notifier) -> Template:
     return cache[notifier.name]
 
 
-def compose(notification: Notification) -> Message:
+def shown_name(recipient: User) -> str | None:
+    return recipient.name if recipient.state in NAMED_STATES else None
+
+
+def compose(notification: Notification) -> OutgoingMessage:
     ctx = context(notification)
     notifier = ctx["notifier"]
     subject = " ".join(subject_template(notifier).render(**ctx).split())
-    recipient = notification.recipient
-    message = Message(
+    # Raises for an address we would no longer accept (the mail ends `failed`, saying
+    # why), rather than sending to whatever a mangled form of it would reach.
+    address = validation.wire_address(notification.recipient_email)
+    message = OutgoingMessage(
         subject=subject,
-        recipients=[formataddr((recipient.name, notification.recipient_email))],
+        to=[(shown_name(notification.recipient), address)],
         body=render_template(f"mail/{notifier.name}.txt", **ctx),
         html=render_template(f"mail/{notifier.name}.html", **ctx),
         extra_headers={},

@@ -26,6 +26,8 @@ LINKS: dict[str, Callable[[User, Loan | None], str]] = {
     "disconnect": lambda user, loan: f"/account/close/{make_token('disconnect', user)}",
     "signup": lambda user, loan: "/signup?" + urlencode({"email": user.email}),
     "home": lambda user, loan: "/",
+    "login": lambda user, loan: "/login",
+    "forgot": lambda user, loan: "/forgot-password",
 }
 
 

@@ -10,6 +10,7 @@ enqueues every pending row whose job has gone missing.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -34,14 +35,25 @@ JOB_FUNCTION = "app.notifications.jobs.deliver_notification"
 WAITING_JOB_STATES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A notification decided against when its change was made: recorded as a
+    `skipped` row with the reason, so every surface can say why no mail went."""
+
+    notifier: str
+    reason: str
+
+
 def record(
     notifier: str,
     recipient: User,
     *,
     loan: Loan | None = None,
     audit_event: AuditEvent | None = None,
+    skipped: str | None = None,
 ) -> Notification:
-    """Add a notification to the current transaction (it is sent only if that commits)."""
+    """Add a notification to the current transaction (it is sent only if that commits);
+    with `skipped` (the reason), a row that is never sent."""
     if notifier not in NOTIFIERS:
         raise ValueError(f"unknown notifier {notifier!r}")
     notification = Notification(
@@ -50,7 +62,8 @@ def record(
         recipient_email=recipient.email,
         loan=loan,
         audit_event=audit_event,
-        status="pending",
+        status="skipped" if skipped else "pending",
+        last_error=skipped,
         attempts=0,
     )
     db.session.add(notification)
@@ -62,7 +75,10 @@ def record(
 
 @event.listens_for(Session, "after_flush")
 def _collect_new(session, flush_context) -> None:
-    new = [obj.id for obj in session.new if isinstance(obj, Notification)]
+    # A skipped row is never sent: it gets no job.
+    new = [
+        obj.id for obj in session.new if isinstance(obj, Notification) and obj.status == "pending"
+    ]
     if new:
         session.info.setdefault(_NEW_IDS, []).extend(new)
 

@@ -41,7 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.notifications.queue import redis_connection
 from app.notifications.worker import WORKER_TTL
 
-STATUSES = ("pending", "sent", "failed")
+STATUSES = ("pending", "sent", "failed", "skipped")
 STALE_AFTER = 1.5 * WORKER_TTL
 
 # A queue's registries, and whether their scores are expiry times. Expired entries

@@ -16,16 +16,41 @@ from wtforms import (
     TextAreaField,
 )
 
+NEW_PASSWORD_HINT = "At least 12 characters. A few uncommon words make a good one."
+
+
+def new_password(label: str) -> PasswordField:
+    return PasswordField(
+        label,
+        description=NEW_PASSWORD_HINT,
+        render_kw={"autocomplete": "new-password", "required": True, "minlength": 12},
+    )
+
 
 class SignUpForm(FlaskForm):
     name = StringField("Your name", render_kw={"autocomplete": "name", "required": True})
-    email = EmailField("Email address", render_kw={"autocomplete": "email", "required": True})
-    password = PasswordField(
-        "Password",
-        description="At least 8 characters.",
-        render_kw={"autocomplete": "new-password", "required": True, "minlength": 8},
+    email = EmailField(
+        "Email address",
+        description="We email you a link: you choose your password there.",
+        render_kw={"autocomplete": "email", "required": True},
     )
     submit = SubmitField("Sign up")
+
+
+class ConfirmForm(FlaskForm):
+    """The page the emailed sign-up link opens: the address is proven, so here its
+    owner chooses the password (and may correct the name)."""
+
+    name = StringField("Your name", render_kw={"autocomplete": "name", "required": True})
+    password = new_password("Choose a password")
+    submit = SubmitField("Confirm and log in")
+
+
+class EmailForm(FlaskForm):
+    """One address: forgot my password, send the sign-up link again."""
+
+    email = EmailField("Email address", render_kw={"autocomplete": "email", "required": True})
+    submit = SubmitField("Send me a link")
 
 
 class LogInForm(FlaskForm):
@@ -36,18 +61,17 @@ class LogInForm(FlaskForm):
     submit = SubmitField("Log in")
 
 
-class ForgotPasswordForm(FlaskForm):
-    email = EmailField("Email address", render_kw={"autocomplete": "email", "required": True})
-    submit = SubmitField("Send me a link")
-
-
 class ResetPasswordForm(FlaskForm):
-    password = PasswordField(
-        "New password",
-        description="At least 8 characters.",
-        render_kw={"autocomplete": "new-password", "required": True, "minlength": 8},
-    )
+    password = new_password("New password")
     submit = SubmitField("Set my password")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", render_kw={"autocomplete": "current-password", "required": True}
+    )
+    new_password = new_password("New password")
+    submit = SubmitField("Change my password")
 
 
 class NameForm(FlaskForm):
@@ -92,3 +116,14 @@ class EventForm(FlaskForm):
     event = HiddenField()
     version = HiddenField()
     due_date = StringField("Due back", render_kw={"type": "date"})
+
+
+class CounterpartyForm(FlaskForm):
+    """Send a request or offer to another address (the first one bounced, say)."""
+
+    counterparty_email = EmailField(
+        "Another address for them",
+        render_kw={"autocomplete": "off", "required": True},
+    )
+    version = HiddenField()
+    submit = SubmitField("Send it there")

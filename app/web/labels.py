@@ -43,10 +43,11 @@ DONE = {
     "confirm_return": "confirmed the return",
     "dispute": "disputed the return",
     "resolve": "marked it resolved",
+    "readdress": "sent it to another address",
 }
 
 # A notification's status, as the person reading the page would put it.
-DELIVERY = {"pending": "queued", "sent": "sent", "failed": "failed"}
+DELIVERY = {"pending": "queued", "sent": "sent", "failed": "failed", "skipped": "not sent"}
 
 # Loans in these states need nobody any more.
 FINISHED = ("declined", "cancelled", "expired", "closed")

@@ -5,6 +5,7 @@ where it belongs (a field's error, or a message at the top)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 from flask import (
     Blueprint,
@@ -14,6 +15,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
@@ -22,11 +24,15 @@ from wtforms import Field
 
 from app.accounts import service as accounts
 from app.accounts.tokens import read_token
+from app.cursors import make_cursor, read_cursor
 from app.errors import InvalidInput, MoochError
 from app.extensions import db
 from app.lending import service as lending
 from app.lending.diagram import state_diagram
+from app.lending.mail_view import SeenMail, mail_as_seen
 from app.models import Loan, User
+from app.notifications.failures import Failure, explain
+from app.security import safe_next
 from app.web import forms, labels
 from app.web.errors import CSRF_EXPIRED
 
@@ -79,30 +85,88 @@ def status_of(form: FlaskForm, refused: MoochError | None = None) -> int:
     return 400 if form.errors or form.form_errors else 200
 
 
-def safe_next(target: str | None) -> str:
-    """Only a path on this site: never another host, however it is spelled."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return url_for("web.dashboard")
-
-
 # -- home and dashboard -------------------------------------------------------------
+
+
+# Open loans are what the dashboard is for: up to OPEN_SHOWN of them, the newest,
+# and how many more. Finished ones are history, read a page at a time.
+OPEN_SHOWN = 100
+FINISHED_SHOWN = 20
 
 
 @web.get("/")
 def dashboard():
     if not current_user.is_authenticated:
         return render_template("web/welcome.html")
-    groups: dict[str, list] = {"act": [], "wait": [], "done": []}
-    for loan in lending.loans_for(current_user):
-        events = lending.allowed_events(loan, current_user)
-        if events:
-            groups["act"].append((loan, events))
-        elif loan.state in labels.FINISHED:
-            groups["done"].append((loan, events))
-        else:
-            groups["wait"].append((loan, events))
-    return render_template("web/dashboard.html", groups=groups)
+    states = {"act": lending.ACTIONABLE, "wait": lending.WAITING}
+    totals = {name: lending.count_loans(current_user, states=s) for name, s in states.items()}
+    # Half the room each, and either takes what the other leaves: a crowd of loans
+    # waiting on others never pushes the ones that need you off the page.
+    act = min(totals["act"], max(OPEN_SHOWN - totals["wait"], OPEN_SHOWN // 2))
+    shown = {"act": act, "wait": min(totals["wait"], OPEN_SHOWN - act)}
+    groups = {}
+    for name, limit in shown.items():
+        loans = lending.loan_page(current_user, limit, states=states[name]).loans if limit else []
+        rows = [(loan, lending.allowed_events(loan, current_user)) for loan in loans]
+        groups[name] = {"rows": rows, "total": totals[name]}
+    cursor = request.args.get("cursor")
+    done, newer, older = _finished_page(cursor)
+    return render_template(
+        "web/dashboard.html", groups=groups, done=done, newer=newer, older=older, paged=cursor
+    )
+
+
+def _finished_page(cursor: str | None) -> tuple[list, str | None, str | None]:
+    """The finished loans a cursor points at (the newest without one), and the
+    links to the newer and the older pages either side, where there are any."""
+    side, edge = "before", None
+    if cursor is not None:
+        try:
+            side, edge = read_cursor("finished", cursor)
+        except InvalidInput:
+            raise InvalidInput(
+                "That link to a page of finished loans is not valid any more."
+            ) from None
+    page = lending.loan_page(current_user, FINISHED_SHOWN, states=lending.FINISHED, **{side: edge})
+    if side == "after" and not page.more:
+        # Less than a page is newer: show the newest page, full, rather than a short one.
+        side, edge = "before", None
+        page = lending.loan_page(current_user, FINISHED_SHOWN, states=lending.FINISHED)
+    loans = page.loans
+    newer = older = None
+    if loans:
+        if side == "after" or edge is not None:
+            newer = _page_link("after", loans[0].id)
+        if side == "after" or page.more:
+            older = _page_link("before", loans[-1].id)
+    elif edge is not None:
+        newer = url_for("web.dashboard", _anchor="done")
+    rows = [(loan, lending.allowed_events(loan, current_user)) for loan in loans]
+    return rows, newer, older
+
+
+def _page_link(side: str, loan_id: int) -> str:
+    return url_for("web.dashboard", cursor=make_cursor("finished", side, loan_id), _anchor="done")
+
+
+# -- sessions ---------------------------------------------------------------------
+
+
+def start_session(user: User) -> None:
+    """Log `user` in on this browser: a new server-side session, whose secret the
+    cookie carries. Whatever the cookie held before (another user's session, a
+    half-filled form) is dropped first."""
+    secret = accounts.log_in(user, "web")
+    session.clear()
+    login_user(user)
+    session["sid"] = secret
+
+
+def end_session() -> None:
+    """Log this browser out, on the server too: a copy of the cookie is now anonymous."""
+    accounts.log_out(session.get("sid"))
+    logout_user()
+    session.clear()
 
 
 # -- signing up, confirming, logging in ---------------------------------------------
@@ -115,33 +179,79 @@ def signup():
     form = forms.SignUpForm()
     if request.method == "GET" and request.args.get("email"):
         form.email.data = request.args["email"]
+    refused = None
     if submitted(form):
         try:
-            accounts.sign_up(form.email.data, form.password.data, form.name.data)
+            # The same answer for a new address and a taken one: the mail differs.
+            accounts.sign_up(form.email.data, form.name.data)
         except MoochError as exc:
+            refused = exc
             refuse(form, exc)
         else:
             return redirect(url_for("web.check_email", why="signup"))
-    return render_template("web/signup.html", form=form), status_of(form)
+    return render_template("web/signup.html", form=form), status_of(form, refused)
+
+
+@web.route("/signup/resend", methods=["GET", "POST"])
+def resend_confirmation():
+    form = forms.EmailForm()
+    if request.method == "GET" and request.args.get("email"):
+        form.email.data = request.args["email"]
+    refused = None
+    if submitted(form):
+        try:
+            accounts.resend_confirmation(form.email.data)
+        except MoochError as exc:
+            refused = exc
+            refuse(form, exc)
+        else:
+            return redirect(url_for("web.check_email", why="resend"))
+    return render_template("web/resend.html", form=form), status_of(form, refused)
 
 
 @web.get("/check-email")
 def check_email():
     why = request.args.get("why", "signup")
-    if why not in ("signup", "reset", "close"):
+    if why not in ("signup", "resend", "reset", "close"):
         why = "signup"
     return render_template("web/check_email.html", why=why)
 
 
-@web.get("/confirm/<token>")
+def link_failed(exc: MoochError, status: int = 400):
+    return render_template("web/link_failed.html", message=exc.message), status
+
+
+@web.route("/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str):
+    """The emailed sign-up link: opening it changes nothing (mail scanners open
+    links); its page asks for the password, and only that POST confirms and logs in.
+    A used link logs nobody in, whoever opens it."""
     try:
-        user = accounts.activate(token)
+        user = accounts.confirmable(token)
     except MoochError as exc:
-        return render_template("web/link_failed.html", message=exc.message), 400
-    login_user(user)
-    flash(f"Welcome, {user.name}: your address is confirmed and you are logged in.", "success")
-    return redirect(url_for("web.dashboard"))
+        return link_failed(exc)
+    if current_user.is_authenticated and current_user.id != user.id:
+        # Never switch a logged-in browser to another account behind its user's back.
+        return render_template("web/confirm_other.html", user=user), 409
+    form = forms.ConfirmForm()
+    if request.method == "GET":
+        form.name.data = user.name
+    refused = None
+    if submitted(form):
+        try:
+            user = accounts.activate(token, form.password.data, form.name.data)
+        except MoochError as exc:
+            if exc.field == "token":
+                return link_failed(exc, exc.status)
+            refused = exc
+            refuse(form, exc)
+        else:
+            start_session(user)
+            flash(
+                f"Welcome, {user.name}: your address is confirmed and you are logged in.", "success"
+            )
+            return redirect(url_for("web.dashboard"))
+    return render_template("web/confirm.html", form=form, user=user), status_of(form, refused)
 
 
 @web.route("/login", methods=["GET", "POST"])
@@ -156,7 +266,7 @@ def login():
             form.form_errors.append(exc.message)
             return render_template("web/login.html", form=form), exc.status
         else:
-            login_user(user)
+            start_session(user)
             flash(f"Hello, {user.name}.", "success")
             return redirect(safe_next(request.args.get("next")))
     return render_template("web/login.html", form=form), status_of(form)
@@ -166,61 +276,74 @@ def login():
 def logout():
     form = forms.ButtonForm(prefix="logout")
     if submitted(form):
-        logout_user()
+        end_session()
         flash("You are logged out.", "info")
     return redirect(url_for("web.dashboard"))
 
 
 @web.route("/forgot-password", methods=["GET", "POST"])
 def forgot_password():
-    form = forms.ForgotPasswordForm()
+    form = forms.EmailForm()
+    refused = None
     if submitted(form):
         try:
             accounts.request_password_reset(form.email.data)
         except MoochError as exc:
+            refused = exc
             refuse(form, exc)
         else:
             return redirect(url_for("web.check_email", why="reset"))
-    return render_template("web/forgot_password.html", form=form), status_of(form)
+    return render_template("web/forgot_password.html", form=form), status_of(form, refused)
 
 
 @web.route("/reset-password/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
     try:
-        read_token("reset", token)
+        accounts.resettable(token)
     except MoochError as exc:
-        return render_template("web/link_failed.html", message=exc.message), 400
+        return link_failed(exc)
     form = forms.ResetPasswordForm()
+    refused = None
     if submitted(form):
         try:
             accounts.reset_password(token, form.password.data)
         except MoochError as exc:
             if exc.field == "token":
-                return render_template("web/link_failed.html", message=exc.message), 400
+                return link_failed(exc, exc.status)
+            refused = exc
             refuse(form, exc)
         else:
             if current_user.is_authenticated:
-                logout_user()
-            flash("Your password is changed: log in with the new one.", "success")
+                end_session()
+            flash(
+                "Your password is changed, and you are logged out everywhere: "
+                "log in with the new one.",
+                "success",
+            )
             return redirect(url_for("web.login"))
-    return render_template("web/reset_password.html", form=form), status_of(form)
+    return render_template("web/reset_password.html", form=form), status_of(form, refused)
 
 
 # -- the account --------------------------------------------------------------------
 
 
-def _account_page(name_form=None, close_form=None, refused: MoochError | None = None):
+def _account_page(
+    name_form=None, password_form=None, close_form=None, refused: MoochError | None = None
+):
     name_form = name_form or forms.NameForm(formdata=None, name=current_user.name)
+    password_form = password_form or forms.ChangePasswordForm(formdata=None)
     close_form = close_form or forms.ButtonForm(prefix="close")
-    status = refused.status if refused else status_of(name_form)
+    status = refused.status if refused else max(status_of(name_form), status_of(password_form))
     if close_form.form_errors and not refused:
         status = 400
     return (
         render_template(
             "web/account.html",
             name_form=name_form,
+            password_form=password_form,
             close_form=close_form,
             keep_form=forms.ButtonForm(prefix="keep"),
+            everywhere_form=forms.ButtonForm(prefix="everywhere"),
         ),
         status,
     )
@@ -245,6 +368,46 @@ def change_name():
             flash("Your name is saved.", "success")
             return redirect(url_for("web.account"))
     return _account_page(name_form=form)
+
+
+@web.post("/account/password")
+@login_required
+def change_password():
+    form = forms.ChangePasswordForm()
+    refused = None
+    if submitted(form):
+        try:
+            accounts.change_password(
+                current_user,
+                form.current_password.data,
+                form.new_password.data,
+                keep=session.get("sid"),
+            )
+        except MoochError as exc:
+            refused = exc
+            refuse(form, exc)
+        else:
+            flash(
+                "Your password is changed. Every other browser and API token logged in "
+                "to your account has been logged out.",
+                "success",
+            )
+            return redirect(url_for("web.account"))
+    return _account_page(password_form=form, refused=refused)
+
+
+@web.post("/account/logout-everywhere")
+@login_required
+def log_out_everywhere():
+    form = forms.ButtonForm(prefix="everywhere")
+    if not submitted(form):
+        flash(CSRF_EXPIRED, "error")
+        return redirect(url_for("web.account"))
+    accounts.log_out_everywhere(current_user)
+    logout_user()
+    session.clear()
+    flash("You are logged out everywhere: on every browser, and every API token.", "info")
+    return redirect(url_for("web.login"))
 
 
 @web.post("/account/close")
@@ -284,15 +447,16 @@ def close_account(token: str):
     try:
         user = db.session.get(User, read_token("disconnect", token))
     except MoochError as exc:
-        return render_template("web/link_failed.html", message=exc.message), 400
+        return link_failed(exc)
     form = forms.ButtonForm(prefix="bye")
     if submitted(form):
         try:
             accounts.disconnect(token)
         except MoochError as exc:
-            return render_template("web/link_failed.html", message=exc.message), exc.status
+            return link_failed(exc, exc.status)
         if current_user.is_authenticated and current_user.id == user.id:
             logout_user()
+            session.clear()
         flash("Your account is closed. Goodbye, and thank you.", "info")
         return redirect(url_for("web.dashboard"))
     if user is None or user.state != "closing":
@@ -327,11 +491,30 @@ def new_loan():
             refused = exc
             refuse(form, exc)
         else:
-            other = loan.borrower if loan.lender_id == current_user.id else loan.lender
+            other = loan.shown_name(loan.other_party(current_user), current_user)
             sent = "offer" if loan.state == "offered" else "request"
-            flash(f"Your {sent} is on its way to {other.name}.", "success")
+            flash(f"Your {sent} is on its way to {other}.", "success")
             return redirect(url_for("web.loan", loan_id=loan.id))
     return render_template("web/new_loan.html", form=form), status_of(form, refused)
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """Mail to the other party that failed, for the loan page to say so."""
+
+    mail: SeenMail
+    failure: Failure
+
+
+def _undelivered(loan: Loan, seen: list[SeenMail]) -> list[Undelivered]:
+    found = []
+    other = loan.other_party(current_user)
+    for each in seen:
+        # Mail to the other party as the loan names them now (not an address replaced).
+        if each.status == "failed" and each.row.recipient_id == other.id:
+            whose = loan.shown_name(each.row.recipient, current_user)
+            found.append(Undelivered(each, explain(each.row.last_error, whose)))
+    return found
 
 
 def _loan_page(
@@ -339,6 +522,7 @@ def _loan_page(
     refused: MoochError | None = None,
     failed_form: forms.EventForm | None = None,
     csrf_failed: bool = False,
+    address_form: forms.CounterpartyForm | None = None,
 ):
     loan = lending.loan_for(current_user, loan_id)
     events = lending.allowed_events(loan, current_user)
@@ -353,9 +537,17 @@ def _loan_page(
                 form.due_date.data = loan.due_date.isoformat()
         event_forms.append(form)
     mail = defaultdict(list)
-    for row in loan.notifications:
-        mail[row.audit_event_id].append(row)
-    message = refused.message if refused is not None and not refused.field else None
+    events = {event.id for event in loan.events}
+    seen_mail = mail_as_seen(loan, current_user)
+    for seen in seen_mail:
+        # An invitation is the invited account's own step: show it with the loan's start.
+        about = seen.row.audit_event_id
+        mail[about if about in events else loan.events[0].id].append(seen)
+    if address_form is None and lending.can_change_counterparty(loan, current_user):
+        address_form = forms.CounterpartyForm(formdata=None, version=str(loan.version))
+    # A refusal about a field of a form on this page is shown on that field.
+    on_a_field = refused is not None and refused.field in ("due_date", "counterparty_email")
+    message = refused.message if refused is not None and not on_a_field else None
     if csrf_failed:
         message = CSRF_EXPIRED
     status = refused.status if refused is not None else (400 if csrf_failed else 200)
@@ -367,6 +559,11 @@ def _loan_page(
             other=loan.borrower if loan.lender_id == current_user.id else loan.lender,
             event_forms=event_forms,
             mail=mail,
+            undelivered=_undelivered(loan, seen_mail),
+            address_form=address_form
+            if lending.can_change_counterparty(loan, current_user)
+            else None,
+            retry_form=forms.ButtonForm(prefix="retry"),
             refusal=message,
             refusal_kind=refused.code if refused is not None else None,
             diagram=state_diagram(loan.state),
@@ -411,10 +608,62 @@ def fire_event(loan_id: int):
     return redirect(url_for("web.loan", loan_id=loan_id))
 
 
+@web.post("/loans/<int:loan_id>/mail/<int:notification_id>/retry")
+@login_required
+def retry_mail(loan_id: int, notification_id: int):
+    form = forms.ButtonForm(prefix="retry")
+    if not submitted(form):
+        lending.loan_for(current_user, loan_id)
+        return _loan_page(loan_id, csrf_failed=True)
+    try:
+        lending.retry_mail(current_user, loan_id, notification_id)
+    except MoochError as exc:
+        if exc.status == 404:
+            abort(404)
+        return _loan_page(loan_id, refused=exc)
+    flash("We are trying that mail again; this page shows how it goes.", "success")
+    return redirect(url_for("web.loan", loan_id=loan_id))
+
+
+@web.post("/loans/<int:loan_id>/counterparty")
+@login_required
+def change_counterparty(loan_id: int):
+    form = forms.CounterpartyForm()
+    if not submitted(form):
+        lending.loan_for(current_user, loan_id)
+        return _loan_page(loan_id, csrf_failed=True)
+    version = form.version.data or ""
+    try:
+        loan = lending.change_counterparty(
+            current_user,
+            loan_id,
+            form.counterparty_email.data,
+            expected_version=int(version) if version.isdigit() else 0,
+        )
+    except MoochError as exc:
+        if exc.status == 404:
+            abort(404)
+        if exc.field == "counterparty_email":
+            form.counterparty_email.errors = [exc.message]
+            return _loan_page(loan_id, refused=exc, address_form=form)
+        return _loan_page(loan_id, refused=exc)
+    other = loan.shown_name(loan.other_party(current_user), current_user)
+    flash(f"Sent to {other} instead.", "success")
+    return redirect(url_for("web.loan", loan_id=loan_id))
+
+
 def loan_title(loan: Loan, viewer: User) -> str:
     if loan.lender_id == viewer.id:
-        return f"You lend {loan.item} to {loan.borrower.name}"
-    return f"You borrow {loan.item} from {loan.lender.name}"
+        return f"You lend {loan.item} to {loan.shown_name(loan.borrower, viewer)}"
+    return f"You borrow {loan.item} from {loan.shown_name(loan.lender, viewer)}"
+
+
+def shown_name(loan: Loan, party: User | None) -> str:
+    """`party`'s name as the logged-in viewer may see it (Loan.shown_name)."""
+    if party is None:
+        return "Mooch"
+    return loan.shown_name(party, current_user)
 
 
 web.add_app_template_global(loan_title)
+web.add_app_template_global(shown_name)

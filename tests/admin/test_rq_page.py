@@ -14,7 +14,7 @@ from app.extensions import db
 from app.notifications import outbox
 from app.notifications.queue import job_id, mail_queue
 from tests.processes import free_port
-from tests.support import notifications
+from tests.support import log_in_client, notifications
 
 OLD_SIGNATURE = "deliver_notification() missing 1 required positional argument"
 
@@ -109,8 +109,7 @@ def test_with_redis_down_the_page_says_so(settings, admin_user):
     try:
         with unreachable.app_context():
             client = unreachable.test_client()
-            with client.session_transaction() as session:
-                session["_user_id"] = str(admin_user.id)
+            log_in_client(client, admin_user)
             response = client.get("/admin/rq")
             assert response.status_code == 200
             words = text_of(response.get_data(as_text=True))

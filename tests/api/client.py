@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.test import TestResponse
 
-from app.accounts.tokens import make_token
+from app.accounts import service as accounts
 from app.api import spec
 from app.models import User
 
@@ -49,7 +49,7 @@ class Api:
         self.client = client
 
     def token(self, user: User) -> str:
-        return make_token("api", user)
+        return accounts.log_in(user, "api")
 
     def call(
         self,

@@ -27,7 +27,7 @@ from flask import current_app
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from app.accounts.tokens import make_token
+from app.accounts import service as accounts
 from app.api.spec import MAX_ID, document
 from app.lending.states import STATES
 from app.models import utcnow
@@ -108,5 +108,5 @@ def seeded(make):
 @settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_the_api_matches_its_document(case, unlimited, app, seeded):
     if case.headers and case.headers.get("Authorization") == STAND_IN:
-        case.headers["Authorization"] = f"Bearer {make_token('api', seeded)}"
+        case.headers["Authorization"] = f"Bearer {accounts.log_in(seeded, 'api')}"
     case.call_and_validate()

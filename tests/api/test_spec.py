@@ -44,7 +44,7 @@ def test_the_document_has_exactly_the_apps_routes(app):
         (path, method) for path, methods in spec.document()["paths"].items() for method in methods
     }
     assert documented == _routes(app)
-    assert len(documented) == 8
+    assert len(documented) == 9
 
 
 def test_path_parameters_are_bounded_as_the_routes_are(app):

@@ -24,7 +24,7 @@ def test_an_admin_retries_refused_mail_from_the_page(
 ):
     accounts.create_admin("root@example.com", PASSWORD, "Root")
     mail_server.fail_always("550 5.1.1 No such mailbox")
-    accounts.sign_up("ghost@example.com", "long password", "Ghost")
+    accounts.sign_up("ghost@example.com", "Ghost")
     wait_until(
         lambda: one_row().status == "failed",
         "the worker to record the refusal",

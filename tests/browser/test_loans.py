@@ -18,7 +18,7 @@ from tests.support import links_in
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "a long enough password"
+PASSWORD = "kettle mosaic harbor lantern"
 LOAN_URL = re.compile(r"/loans/(\d+)$")
 
 
@@ -29,9 +29,17 @@ class Person:
         self.email = email
 
 
+PHONE = {"width": 390, "height": 844}
+
+
 def shot(page: Page, screenshots, kind: str) -> None:
+    """The page at desktop width, and again at a phone's (390 px)."""
     if screenshots is not None:
         page.screenshot(path=str(screenshots / f"{kind}.png"), full_page=True)
+        desktop = page.viewport_size
+        page.set_viewport_size(PHONE)
+        page.screenshot(path=str(screenshots / f"{kind}-phone.png"), full_page=True)
+        page.set_viewport_size(desktop)
 
 
 def mail_link(mail_server: MailCatcher, live: LiveServer, to: str, path: str) -> str:
@@ -54,15 +62,23 @@ def sign_up(person: Person, live: LiveServer, mail_server: MailCatcher, screensh
     expect(page.get_by_role("heading", name="Sign up")).to_be_visible()
     page.get_by_label("Your name").fill(person.name)
     page.get_by_label("Email address").fill(person.email)
-    page.get_by_label("Password").fill(PASSWORD)
     shot(page, screenshots, "signup")
     page.get_by_role("button", name="Sign up").click()
     expect(page).to_have_url(re.compile(r"/check-email"))
     expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
     shot(page, screenshots, "check-email")
 
-    # The worker process delivers the confirmation; its link opens in this browser.
+    # The worker process delivers the confirmation; its link opens in this browser,
+    # where the owner of the address chooses the password.
     page.goto(mail_link(mail_server, live, person.email, "/confirm/"))
+    expect(page.get_by_role("heading", name="Welcome to Mooch")).to_be_visible()
+    expect(page.get_by_label("Your name")).to_have_value(person.name)
+    page.get_by_label("Choose a password").fill("password1234")
+    page.get_by_role("button", name="Confirm and log in").click()
+    expect(page.locator("#password-error")).to_contain_text("common password")
+    page.get_by_label("Choose a password").fill(PASSWORD)
+    shot(page, screenshots, "confirm")
+    page.get_by_role("button", name="Confirm and log in").click()
     expect(page).to_have_url(live.url + "/")
     expect(page.locator(".flashes")).to_contain_text(f"Welcome, {person.name}")
     expect(page.get_by_role("heading", name="My loans")).to_be_visible()
@@ -116,7 +132,8 @@ def new_loan(person: Person, action: str, role: str, item: str, other: Person, s
     shot(page, screenshots, "new-loan")
     page.get_by_role("button", name="Send").click()
     expect(page).to_have_url(LOAN_URL)
-    expect(page.locator(".flashes")).to_contain_text(f"on its way to {other.name}")
+    # Until they answer, the other person is shown by the address typed.
+    expect(page.locator(".flashes")).to_contain_text(f"on its way to {other.email}")
     return int(LOAN_URL.search(page.url).group(1))
 
 

@@ -11,6 +11,7 @@ from flask import g
 from flask.testing import FlaskClient
 
 from app.models import User
+from tests.support import log_in_client
 
 
 class Browser(FlaskClient):
@@ -28,10 +29,7 @@ class Browser(FlaskClient):
             g.pop("_login_user", None)
 
     def log_in(self, user: User) -> Browser:
-        with self.session_transaction() as session:
-            session["_user_id"] = str(user.id)
-            session["_fresh"] = True
-        return self
+        return log_in_client(self, user)
 
     def page(self, path: str, status: int = 200) -> str:
         response = self.get(path)

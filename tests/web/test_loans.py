@@ -50,8 +50,10 @@ def test_ask_to_borrow(client, make, enqueued):
     assert (loan.state, loan.borrower_id, loan.lender_id) == ("requested", bob.id, lena.id)
     assert loan.due_date.isoformat() == due and loan.message == "For the weekend"
     html = client.page(f"/loans/{loan.id}")
-    assert "Your request is on its way to Lena." in html
-    assert "You borrow tent from Lena" in html
+    # Until Lena answers, Bob sees the address he typed, not her account's name.
+    assert f"Your request is on its way to {lena.email}." in html
+    assert f"You borrow tent from {lena.email}" in html
+    assert "Lena" not in html.split("<main")[1]
     assert enqueued.mail() == [("loan_requested", lena.email)]
 
 
@@ -114,15 +116,25 @@ def test_a_bad_role_is_marked(client, make):
     assert 'The role must be "borrower" or "lender".' in html.replace("&#34;", '"')
 
 
-def test_a_closed_account_cannot_be_asked(client, make):
+def test_the_answer_is_the_same_for_an_account_an_invitation_or_a_closed_account(
+    client, make, enqueued
+):
     client.log_in(make.user("Lena"))
+    known, invited = make.user("Kim"), make.user("Ivo", state="invited")
     gone = make.user("Gone", state="closed")
-    response = client.post(
-        "/loans/new", data={"role": "borrower", "item": "x", "counterparty_email": gone.email}
-    )
-    assert "That account is closed." in field_error(
-        response.get_data(as_text=True), "counterparty_email"
-    )
+    pages = []
+    for other in (known, invited, gone):
+        response = client.post(
+            "/loans/new", data={"role": "borrower", "item": "x", "counterparty_email": other.email}
+        )
+        assert response.status_code == 302
+        page = client.page(response.headers["Location"])
+        # The same page but for the address and the loan's number.
+        main = page.split("<main")[1].replace(other.email, "ADDRESS")
+        main = re.sub(r"<time [^>]*>.*?</time>", "TIME", main)
+        pages.append(re.sub(r"/loans/\d+", "/loans/N", main))
+    assert pages[0] == pages[1] == pages[2]
+    assert [kind for kind, _ in enqueued.mail()] == ["loan_requested", "invitation", "invitation"]
 
 
 # -- the dashboard -------------------------------------------------------------------
@@ -183,9 +195,14 @@ def test_the_loan_page_offers_exactly_my_moves(client, make, state, role, events
     assert html.count(f'name="version" type="hidden" value="{loan.version}"') == len(events)
     assert ('name="due_date"' in html) == ("hand_over" in events)
     assert f'badge-{state}">{state}<' in html
-    assert "Lena" in html and "Bob" in html and lena.email in html
+    # The counterparty shows by name once they have answered; until then, to the one
+    # who asked or offered, by the address.
+    initiator, counterparty = (bob, lena) if state == "requested" else (lena, bob)
+    viewer = lena if role == "lender" else bob
+    hidden = state in ("requested", "offered") and viewer == initiator
+    assert (counterparty.name in html) != hidden and counterparty.email in html
     if not events and state != "closed":
-        assert "it is Bob’s move" in html or "it is Lena’s move" in html
+        assert "it is Bob’s move" in html or "it is Lena’s move" in html or hidden
 
 
 def test_the_timeline_shows_each_event_and_its_mail_with_delivery_status(browser, make, delivered):

@@ -1,0 +1,72 @@
+"""A loan's mail as one of its parties may see it (the loan page and the API).
+
+Until the counterparty answers, the person who asked or offered must not learn from
+the loan whether the address they typed has an account: the mail it got is shown as
+the request or offer it carried, whether it went out as that notifier or as an
+invitation to sign up, and an invitation left out because the address was invited
+earlier the same day is shown with the status of that invitation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Loan, Notification, User
+
+
+@dataclass(frozen=True)
+class SeenMail:
+    row: Notification
+    notifier: str
+    status: str
+    sent_at: datetime | None
+
+    @property
+    def id(self) -> int:
+        return self.row.id
+
+
+def _masked(loan: Loan, viewer: User, row: Notification) -> bool:
+    return (
+        viewer.id == loan.initiator_id
+        and not loan.counterparty_answered
+        and row.recipient_id != viewer.id
+    )
+
+
+def _creation_notifier(loan: Loan) -> str:
+    return "loan_requested" if loan.initiator_id == loan.borrower_id else "loan_offered"
+
+
+def _covering(row: Notification) -> tuple[str, datetime | None]:
+    """The status and time of the invitation that covered a skipped one: the latest
+    sent to the same account before it."""
+    found = db.session.execute(
+        select(Notification.status, Notification.sent_at)
+        .where(
+            Notification.recipient_id == row.recipient_id,
+            Notification.notifier == "invitation",
+            Notification.status != "skipped",
+            Notification.id < row.id,
+        )
+        .order_by(Notification.id.desc())
+        .limit(1)
+    ).first()
+    return (found.status, found.sent_at) if found else ("sent", None)
+
+
+def seen(loan: Loan, viewer: User, row: Notification) -> SeenMail:
+    if not _masked(loan, viewer, row):
+        return SeenMail(row, row.notifier, row.status, row.sent_at)
+    notifier = _creation_notifier(loan) if row.notifier == "invitation" else row.notifier
+    if row.status == "skipped" and row.notifier == "invitation":
+        return SeenMail(row, notifier, *_covering(row))
+    return SeenMail(row, notifier, row.status, row.sent_at)
+
+
+def mail_as_seen(loan: Loan, viewer: User) -> list[SeenMail]:
+    return [seen(loan, viewer, row) for row in loan.notifications]
