@@ -179,17 +179,25 @@ def signup():
     form = forms.SignUpForm()
     if request.method == "GET" and request.args.get("email"):
         form.email.data = request.args["email"]
+    # The same answer for a new address and a taken one: the mail differs.
+    return _mail_me(
+        form, lambda: accounts.sign_up(form.email.data, form.name.data), "signup", "web/signup.html"
+    )
+
+
+def _mail_me(form: FlaskForm, send, why: str, template: str):
+    """A form whose answer is "check your email", the same whatever the address: the
+    page again with the refusal, or on to /check-email."""
     refused = None
     if submitted(form):
         try:
-            # The same answer for a new address and a taken one: the mail differs.
-            accounts.sign_up(form.email.data, form.name.data)
+            send()
         except MoochError as exc:
             refused = exc
             refuse(form, exc)
         else:
-            return redirect(url_for("web.check_email", why="signup"))
-    return render_template("web/signup.html", form=form), status_of(form, refused)
+            return redirect(url_for("web.check_email", why=why))
+    return render_template(template, form=form), status_of(form, refused)
 
 
 @web.route("/signup/resend", methods=["GET", "POST"])
@@ -197,16 +205,9 @@ def resend_confirmation():
     form = forms.EmailForm()
     if request.method == "GET" and request.args.get("email"):
         form.email.data = request.args["email"]
-    refused = None
-    if submitted(form):
-        try:
-            accounts.resend_confirmation(form.email.data)
-        except MoochError as exc:
-            refused = exc
-            refuse(form, exc)
-        else:
-            return redirect(url_for("web.check_email", why="resend"))
-    return render_template("web/resend.html", form=form), status_of(form, refused)
+    return _mail_me(
+        form, lambda: accounts.resend_confirmation(form.email.data), "resend", "web/resend.html"
+    )
 
 
 @web.get("/check-email")
@@ -284,16 +285,12 @@ def logout():
 @web.route("/forgot-password", methods=["GET", "POST"])
 def forgot_password():
     form = forms.EmailForm()
-    refused = None
-    if submitted(form):
-        try:
-            accounts.request_password_reset(form.email.data)
-        except MoochError as exc:
-            refused = exc
-            refuse(form, exc)
-        else:
-            return redirect(url_for("web.check_email", why="reset"))
-    return render_template("web/forgot_password.html", form=form), status_of(form, refused)
+    return _mail_me(
+        form,
+        lambda: accounts.request_password_reset(form.email.data),
+        "reset",
+        "web/forgot_password.html",
+    )
 
 
 @web.route("/reset-password/<token>", methods=["GET", "POST"])
