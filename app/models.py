@@ -50,7 +50,8 @@ class User(db.Model):
     def check_password(self, password: str) -> bool:
         return self.password_hash is not None and check_password_hash(self.password_hash, password)
 
-    # Flask-Login
+    # Flask-Login, and the one rule for "this account may log in and act": an account
+    # being closed can still settle its loans.
     @property
     def is_active(self) -> bool:
         return self.state in ("active", "closing")
@@ -172,8 +173,6 @@ class LoginSession(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
-
-    user: Mapped[User] = relationship()
 
 
 def new_message_id() -> str:

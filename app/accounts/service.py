@@ -27,9 +27,6 @@ from app.models import Loan, User
 from app.transaction import atomic
 from app.workflow import Step
 
-# States whose accounts may log in and hold a password.
-CAN_LOG_IN = ("active", "closing")
-
 
 def find_by_email(email: str) -> User | None:
     """The account that is not closed with this address, if any: a closed account
@@ -125,7 +122,7 @@ def confirmable(token: object) -> User:
     user = _user_from_token("confirm", token)
     if user.state == "pending" and unused("confirm", token, user):
         return user
-    if user.state in CAN_LOG_IN:
+    if user.is_active:
         raise InvalidInput(
             "This link has already been used: log in with the password you chose.",
             field="token",
@@ -185,7 +182,7 @@ def authenticate(email: object, password: object) -> User:
         address = email.strip().lower()[:254]
     throttle.check_login(address)
     user = find_by_email(address) if address else None
-    stored = user.password_hash if user is not None and user.state in CAN_LOG_IN else None
+    stored = user.password_hash if user is not None and user.is_active else None
     if not passwords.verify(stored, password):
         throttle.login_failed(address)
         raise NotAuthenticated("Wrong email or password.")
@@ -233,7 +230,7 @@ def resettable(token: object) -> User:
     user = _user_from_token("reset", token)
     if not unused("reset", token, user):
         raise InvalidInput("This link has already been used.", field="token")
-    if user.state not in CAN_LOG_IN:
+    if not user.is_active:
         raise InvalidInput("This account is closed.", field="token")
     return user
 

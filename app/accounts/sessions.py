@@ -55,16 +55,17 @@ def user_for(secret: object, kind: str) -> User | None:
     still log in."""
     if not isinstance(secret, str) or not secret or len(secret) > 200:
         return None
-    row = db.session.scalar(
-        select(LoginSession).where(
+    # One query, on every request that asks who is logged in.
+    user = db.session.scalar(
+        select(User)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(
             LoginSession.token_hash == _digest(secret),
             LoginSession.kind == kind,
             LoginSession.expires_at > utcnow(),
         )
     )
-    if row is None or not row.user.is_active:
-        return None
-    return row.user
+    return user if user is not None and user.is_active else None
 
 
 def end(secret: object) -> None:

@@ -192,7 +192,7 @@ def create_loan(
     """Ask to borrow (role "borrower") or offer to lend (role "lender")."""
     if role not in PARTIES:
         raise InvalidInput('The role must be "borrower" or "lender".', field="role")
-    if actor.state not in ("active", "closing"):
+    if not actor.is_active:
         raise Forbidden("Only an active account can start a loan.")
     what = validation.text(item, "item", max_length=MAX_ITEM, label="item name")
     note = validation.optional_text(message, "message", max_length=MAX_MESSAGE)
@@ -256,7 +256,7 @@ def fire_event(
     """Fire `event` on a loan as `actor`, one of its parties."""
     with atomic():
         loan = loan_for(actor, loan_id)
-        if actor.state not in ("active", "closing"):
+        if not actor.is_active:
             raise Forbidden("Only an active account can do that: sign up and confirm your address.")
         if not isinstance(event, str) or not event:
             raise InvalidInput("An event name is required.", field="event")

@@ -16,11 +16,6 @@ from app.notifications.links import absolute, link_for, loan_path
 from app.notifications.mailer import OutgoingMessage
 from app.notifications.notifiers import NOTIFIERS, Notifier
 
-# Accounts whose name the account holder chose themselves, having proven the address.
-# A pending or invited account's name was typed by whoever signed up or invited: it is
-# not put before the address it would seem to vouch for.
-NAMED_STATES = ("active", "closing")
-
 
 def mail_domain() -> str:
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
@@ -112,7 +107,10 @@ def subject_template(notifier: Notifier) -> Template:
 
 
 def shown_name(recipient: User) -> str | None:
-    return recipient.name if recipient.state in NAMED_STATES else None
+    # Only an account that proved its address chose its own name; a pending or invited
+    # one's was typed by whoever signed up or invited, and is not put before the
+    # address it would seem to vouch for.
+    return recipient.name if recipient.is_active else None
 
 
 def compose(notification: Notification) -> OutgoingMessage:

@@ -165,6 +165,11 @@ def start_session(user: User) -> None:
 def end_session() -> None:
     """Log this browser out, on the server too: a copy of the cookie is now anonymous."""
     accounts.log_out(session.get("sid"))
+    forget_login()
+
+
+def forget_login() -> None:
+    """Drop this browser's login (its server-side session already ended or about to)."""
     logout_user()
     session.clear()
 
@@ -401,8 +406,7 @@ def log_out_everywhere():
         flash(CSRF_EXPIRED, "error")
         return redirect(url_for("web.account"))
     accounts.log_out_everywhere(current_user)
-    logout_user()
-    session.clear()
+    forget_login()
     flash("You are logged out everywhere: on every browser, and every API token.", "info")
     return redirect(url_for("web.login"))
 
@@ -452,8 +456,7 @@ def close_account(token: str):
         except MoochError as exc:
             return link_failed(exc, exc.status)
         if current_user.is_authenticated and current_user.id == user.id:
-            logout_user()
-            session.clear()
+            forget_login()
         flash("Your account is closed. Goodbye, and thank you.", "info")
         return redirect(url_for("web.dashboard"))
     if user is None or user.state != "closing":
@@ -540,7 +543,9 @@ def _loan_page(
         # An invitation is the invited account's own step: show it with the loan's start.
         about = seen.row.audit_event_id
         mail[about if about in events else loan.events[0].id].append(seen)
-    if address_form is None and lending.can_change_counterparty(loan, current_user):
+    if not lending.can_change_counterparty(loan, current_user):
+        address_form = None
+    elif address_form is None:
         address_form = forms.CounterpartyForm(formdata=None, version=str(loan.version))
     # A refusal about a field of a form on this page is shown on that field.
     on_a_field = refused is not None and refused.field in ("due_date", "counterparty_email")
@@ -557,9 +562,7 @@ def _loan_page(
             event_forms=event_forms,
             mail=mail,
             undelivered=_undelivered(loan, seen_mail),
-            address_form=address_form
-            if lending.can_change_counterparty(loan, current_user)
-            else None,
+            address_form=address_form,
             retry_form=forms.ButtonForm(prefix="retry"),
             refusal=message,
             refusal_kind=refused.code if refused is not None else None,
