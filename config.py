@@ -99,13 +99,22 @@ class Config:
 
         # `python worker.py`: how many worker processes (more than one adds a
         # supervisor), which queues (comma-separated; empty = RQ_QUEUE), and the limits
-        # after which a worker finishes its job, exits 0 and is replaced: resident
-        # memory in MB and jobs done. On SIGTERM a delivery in hand gets
-        # WORKER_SHUTDOWN_GRACE seconds (under Heroku's 30) before it is given back.
+        # after which a worker finishes its sends, exits 0 and is replaced: resident
+        # memory in MiB (an idle worker holds about 50) and jobs done (0: no cap; the
+        # memory cap is the guard against a leak). On SIGTERM the deliveries in hand
+        # get WORKER_SHUTDOWN_GRACE seconds (under Heroku's 30) before they are given
+        # back.
         self.WORKER_PROCESSES = _int("WORKER_PROCESSES", 1)
         self.WORKER_QUEUES = os.environ.get("WORKER_QUEUES", "")
-        self.WORKER_MAX_MEMORY_MB = _float("WORKER_MAX_MEMORY_MB", 100.0)
-        self.WORKER_MAX_JOBS = _int("WORKER_MAX_JOBS", 1000)
+        self.WORKER_MAX_MEMORY_MB = _float("WORKER_MAX_MEMORY_MB", 160.0)
+        self.WORKER_MAX_JOBS = _int("WORKER_MAX_JOBS", 0)
+        # How many mails one worker process sends at once, each on its own SMTP
+        # connection. Mail servers answer in 50-300 ms; 16 at once keeps a process busy
+        # against them. Lower it for a server that limits connections.
+        self.WORKER_CONCURRENCY = _int("WORKER_CONCURRENCY", 16)
+        # The mail provider's limit, in messages a second, shared by every worker
+        # through Redis (SES allows 14 by default, Resend 2-5); 0 = no limit.
+        self.MAIL_RATE_LIMIT = _float("MAIL_RATE_LIMIT", 0.0)
         self.WORKER_SHUTDOWN_GRACE = _float("WORKER_SHUTDOWN_GRACE", 25.0)
         # The supervisor restarts a worker that died with a growing delay (from
         # WORKER_RESTART_DELAY, doubling up to a minute) and gives up on it after

@@ -1,7 +1,8 @@
 """Mooch's worker: `python worker.py` delivers mail; `python worker.py status` reports.
 
 One worker process creates the app once, then runs RQ jobs in this process inside
-that app's context, with one SMTP connection kept open, and a clock thread that
+that app's context, --concurrency of them at a time, each thread with its own SMTP
+connection kept open, and a clock thread that
 relays the outbox and fires the loans' timed events. With --processes N (N > 1) this
 process becomes a supervisor of N such processes and replaces each one that exits.
 
@@ -33,7 +34,7 @@ def wait_for_redis(app, stopping: threading.Event, once: bool = False) -> bool:
     ask a single time."""
     from redis.exceptions import RedisError
 
-    from app.notifications.queue import redis_connection
+    from app.jobqueue import redis_connection
 
     delay = 0.5
     while not stopping.is_set():
@@ -75,7 +76,8 @@ def work(args: argparse.Namespace) -> int:
     from redis.exceptions import RedisError
 
     from app import create_app
-    from app.notifications.worker import Clock, Limits, build_worker, rss_mb
+    from app.worker.clock import Clock
+    from app.worker.runner import Limits, build_worker, rss_mb
 
     app = create_app()
     limits = Limits(max_jobs=args.max_jobs, max_memory_mb=args.max_memory_mb)
@@ -100,7 +102,13 @@ def work(args: argparse.Namespace) -> int:
                 signal.signal(sig, lambda signum, frame: stopping.set())
             if not wait_for_redis(app, stopping):
                 break
-            worker = build_worker(app, queues=args.queues, limits=limits, grace=args.grace)
+            worker = build_worker(
+                app,
+                queues=args.queues,
+                limits=limits,
+                grace=args.grace,
+                concurrency=args.concurrency,
+            )
             try:
                 worker.work(burst=args.burst, logging_level=args.log_level)
             except RedisError as exc:
@@ -120,7 +128,7 @@ def work(args: argparse.Namespace) -> int:
 
 
 def supervise(args: argparse.Namespace) -> int:
-    from app.notifications.supervisor import Supervisor
+    from app.worker.supervisor import Supervisor
 
     command = [sys.executable, str(Path(__file__).resolve()), "run", "--processes", "1"]
     for queue in args.queues or []:
@@ -132,6 +140,8 @@ def supervise(args: argparse.Namespace) -> int:
         str(args.max_jobs),
         "--grace",
         str(args.grace),
+        "--concurrency",
+        str(args.concurrency),
         "--log-level",
         args.log_level,
     ]
@@ -154,7 +164,7 @@ def supervise(args: argparse.Namespace) -> int:
 
 def status(args: argparse.Namespace) -> int:
     from app import create_app
-    from app.notifications.status import status_main
+    from app.worker.status import status_main
 
     return status_main(create_app(), as_json=args.json, max_pending_age=args.max_pending_age)
 
@@ -202,6 +212,14 @@ def run_parser(config) -> argparse.ArgumentParser:
         " each one that exits [WORKER_PROCESSES; default: %(default)s]",
     )
     parser.add_argument(
+        "-c",
+        "--concurrency",
+        type=_at_least(1),
+        default=config.WORKER_CONCURRENCY,
+        help="mails each worker process sends at once, each on its own SMTP connection"
+        " [WORKER_CONCURRENCY; default: %(default)s]",
+    )
+    parser.add_argument(
         "--burst",
         action="store_true",
         help="deliver what is queued, then exit 0 instead of waiting for more",
@@ -210,8 +228,8 @@ def run_parser(config) -> argparse.ArgumentParser:
         "--max-memory-mb",
         type=_at_least(0, float),
         default=config.WORKER_MAX_MEMORY_MB,
-        help="once a worker's resident memory is above this after a job, it exits 0 to be"
-        " replaced; 0 = no cap [WORKER_MAX_MEMORY_MB; default: %(default)s]",
+        help="once a worker's resident memory (MiB) is above this after a job, it exits 0"
+        " to be replaced; 0 = no cap [WORKER_MAX_MEMORY_MB; default: %(default)s]",
     )
     parser.add_argument(
         "--max-jobs",

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
-# Importing this package (or app.logs, app.notifications.supervisor) loads no framework:
+# Importing this package (or app.logs, app.worker.supervisor) loads no framework:
 # the worker's supervisor imports from it and stays small. create_app loads the rest.
 
 
@@ -49,9 +49,9 @@ def create_app(config: Mapping | None = None) -> Flask:
 
     security.init_app(app)  # headers, cookie flags, TRUSTED_PROXIES
 
-    from app.notifications import queue
+    from app import jobqueue
 
-    queue.init_app(app)
+    jobqueue.init_app(app)
 
     from app import models
 
@@ -78,6 +78,10 @@ def create_app(config: Mapping | None = None) -> Flask:
     from app import web
 
     web.init_app(app)
+
+    from app import error_handlers
+
+    error_handlers.init_app(app)  # JSON under /api/, HTML pages elsewhere; 503 on a lost connection
 
     from app import throttle
 

@@ -67,7 +67,7 @@ def worker_status_command(ctx: click.Context, as_json: bool, max_pending_age: fl
     database unreachable."""
     from flask import current_app
 
-    from app.notifications.status import status_main
+    from app.worker.status import status_main
 
     ctx.exit(status_main(current_app._get_current_object(), as_json, max_pending_age))
 

@@ -23,7 +23,7 @@ from redis.retry import Retry
 from sqlalchemy import text
 
 from app.extensions import csrf, db
-from app.notifications.queue import connect
+from app.jobqueue import connect
 
 log = logging.getLogger(__name__)
 

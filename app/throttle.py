@@ -57,7 +57,7 @@ REDIS_RETRY_SECONDS = 5.0
 
 def init_app(app: Flask) -> None:
     from app.api.views import api
-    from app.notifications.queue import redis_connection
+    from app.jobqueue import redis_connection
     from app.web.views import web
 
     limiter = Limiter(

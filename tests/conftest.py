@@ -149,13 +149,13 @@ def settings(database_url, redis_url, mail_server) -> dict:
 def app(settings, redis):
     from app import create_app
     from app.extensions import db
-    from app.notifications.mailer import mailer_for
+    from app.notifications.mailer import close_mailers
 
     application = create_app(settings)
     with application.app_context():
         yield application
         db.session.remove()
-        mailer_for(application).close()
+        close_mailers(application)
         for engine in db.engines.values():
             engine.dispose()
 

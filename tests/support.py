@@ -129,13 +129,15 @@ class Delivered:
         self.server = server
 
     def run(self) -> list[EmailMessage]:
-        from app.notifications.worker import build_worker
+        from app.worker.runner import build_worker
 
         db.session.rollback()  # no transaction of the test's may hold a lock meanwhile
         before = len(self.server.messages)
         handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            build_worker(self.app).work(burst=True, logging_level="WARNING")
+            # One send at a time: the tests read mail in the order it was committed.
+            # Concurrent sends are tested with real worker processes.
+            build_worker(self.app, concurrency=1).work(burst=True, logging_level="WARNING")
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)

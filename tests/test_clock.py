@@ -7,7 +7,7 @@ from datetime import timedelta
 from app.extensions import db
 from app.lending.service import run_clock
 from app.models import utcnow
-from app.notifications.worker import tick
+from app.worker.clock import tick
 
 
 def days(n: int):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from app.notifications.queue import connect
+from app.jobqueue import connect
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 
 from app.errors import Forbidden, InvalidInput, NotAllowedInState, NotFound
 from app.extensions import db
+from app.jobqueue import job_id
 from app.lending import service as lending
 from app.lending.states import LOAN, STATES
 from app.models import AuditEvent, Loan, utcnow
-from app.notifications.queue import job_id
 
 BOTH = ("lender", "borrower")
 

@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from app.accounts import service as accounts
 from app.extensions import db
+from app.jobqueue import job_id
 from app.lending import service as lending
 from app.models import Notification, utcnow
 from app.notifications import outbox
 from app.notifications.compose import compose
-from app.notifications.mailer import mailer_for
-from app.notifications.queue import job_id
+from app.notifications.mailer import Mailer
 from devtools.mailcatcher import MailCatcher
 from devtools.redis_server import free_port
 from tests.support import notifications
@@ -142,26 +142,27 @@ def test_gives_up_after_max_attempts(app, make, delivered, mail_server):
     assert (row.status, row.attempts) == ("failed", 2) and "421" in row.last_error
 
 
-def test_smtp_connection_is_reused_and_reopened_when_dropped(app, make, delivered, tmp_path):
+def test_smtp_connection_is_reused_and_reopened_when_dropped(app, make):
+    # Each sending thread of a worker has one Mailer: one connection, kept open.
     port = free_port()
     app.config["MAIL_PORT"] = port
     app.extensions["mail"].port = port
     bob = make.user("Bob")
+    row = outbox.record("welcome", bob)
+    db.session.commit()
+    message = compose(row)
+    mailer = Mailer(app)
     with MailCatcher(port=port) as first:
         for _ in range(3):
-            outbox.record("welcome", bob)
-        db.session.commit()
-        delivered.run()
+            mailer.send(message)
         assert len(first.messages) == 3
-    assert mailer_for(app).connects == 1
+    assert mailer.connects == 1
     time.sleep(1.2)  # idle long enough to be checked before reuse
     with MailCatcher(port=port) as second:
-        outbox.record("welcome", bob)
-        db.session.commit()
-        delivered.run()
+        mailer.send(message)
         assert len(second.messages) == 1
-    assert mailer_for(app).connects == 2
-    assert {n.status for n in notifications()} == {"sent"}
+    assert mailer.connects == 2
+    mailer.close()
 
 
 def test_commit_succeeds_when_redis_is_down(settings, redis):

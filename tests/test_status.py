@@ -1,4 +1,4 @@
-"""`worker.py status` / `flask worker status` (app/notifications/status.py): what it
+"""`worker.py status` / `flask worker status` (app/worker/status.py): what it
 reads from a real Redis with real worker processes, from the outbox rows, and the exit
 status a process manager or a cron check acts on. Nothing is mocked: a busy worker is
 one whose delivery the real SMTP server holds, an unreachable Redis is a port where
@@ -20,11 +20,11 @@ from sqlalchemy import select, update
 
 from app.accounts import service as accounts
 from app.extensions import db
+from app.jobqueue import job_id
 from app.models import Notification, utcnow
 from app.notifications import outbox
-from app.notifications.queue import job_id
-from app.notifications.status import collect, render_text, status_main, verdict
-from app.notifications.worker import WORKER_TTL
+from app.worker.runner import WORKER_TTL
+from app.worker.status import collect, render_text, status_main, verdict
 from tests.processes import ROOT, Workers, free_port, wait_until, worker_env
 
 REPORT_KEYS = {"checked_at", "redis", "database", "workers", "queues", "notifications"}
@@ -35,6 +35,7 @@ WORKER_KEYS = {
     "state",
     "queues",
     "current_job",
+    "current_jobs",
     "current_job_description",
     "job_seconds",
     "successful_jobs",

@@ -17,10 +17,10 @@ import pytest
 from flask import current_app
 from rq import Queue
 
+from app.jobqueue import job_id, redis_connection
 from app.notifications.compose import mail_domain
-from app.notifications.queue import job_id, redis_connection
-from app.notifications.supervisor import EXIT_GAVE_UP, FlapGuard
-from app.notifications.worker import Limits, rss_mb
+from app.worker.runner import Limits, rss_mb
+from app.worker.supervisor import EXIT_GAVE_UP, FlapGuard
 from tests.processes import (
     ROOT,
     describe,
@@ -64,7 +64,7 @@ def test_sigterm_mid_delivery_finishes_it_then_exits_0(app, mail_server, workers
 
     assert worker.exits_within(10), workers.tails()
     assert worker.process.returncode == 0, workers.tails()
-    assert "finishing the job in hand" in worker.output()
+    assert "finishing the sends in hand" in worker.output()
     row = one_row()
     assert (row.status, row.attempts) == ("sent", 1), describe(row)
     assert len(mail_server.messages) == 1
@@ -130,12 +130,12 @@ def test_job_cap_exits_0_after_that_many_jobs_and_a_new_worker_goes_on(app, mail
 def test_memory_cap_exits_0_after_the_job_that_crossed_it(app, mail_server, workers):
     # How big an idle worker is here, measured, so the cap sits just above it.
     probe = workers.start()
-    wait_until(lambda: b"Listening on" in probe.log.read_bytes(), "the probe to listen")
+    wait_until(lambda: b"listening on" in probe.log.read_bytes(), "the probe to listen")
     idle_mb = psutil.Process(probe.pid).memory_info().rss / 2**20
     probe.kill()
 
     capped = workers.start("--max-memory-mb", f"{idle_mb + 0.5:.1f}")
-    wait_until(lambda: b"Listening on" in capped.log.read_bytes(), "the worker to listen")
+    wait_until(lambda: b"listening on" in capped.log.read_bytes(), "the worker to listen")
     for n in range(20):
         sign_up(f"user{n}@example.com", f"User {n}")
     assert capped.exits_within(30), workers.tails()
@@ -359,7 +359,7 @@ def test_the_supervisor_side_of_worker_py_loads_no_framework():
     """With --processes N the supervisor runs worker.py's module code, app.logs, config
     and the supervisor module, and nothing heavier (bench.production: ~16 MiB)."""
     code = (
-        "import sys, worker, config, app.logs, app.notifications.supervisor\n"
+        "import sys, worker, config, app.logs, app.worker.supervisor\n"
         "print(sorted(m for m in ('flask', 'sqlalchemy', 'redis', 'rq') if m in sys.modules))"
     )
     result = subprocess.run(

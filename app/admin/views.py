@@ -22,20 +22,17 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from redis.exceptions import RedisError
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job
-from rq.registry import FailedJobRegistry
-from rq.serializers import JSONSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 from wtforms import HiddenField
 
 from app.errors import MoochError
 from app.extensions import db, login
+from app.jobqueue import QueueUnavailable, job_queue
 from app.models import Notification, utcnow
+from app.notifications import outbox
 from app.notifications import retry as retries
-from app.notifications.queue import mail_queue
+from app.notifications.outbox import FAILED, PENDING
 from app.security import is_local_path
 from app.web.errors import CSRF_EXPIRED
 
@@ -50,7 +47,8 @@ admin = Blueprint(
     static_url_path="/static",
 )
 
-STATUSES = ("failed", "pending", "sent", "skipped", "all")
+# Failed first: what an admin comes here for.
+STATUSES = (FAILED, *(s for s in outbox.STATUSES if s != FAILED), "all")
 PER_PAGE = 50
 JOBS_SHOWN = 50
 
@@ -133,9 +131,9 @@ def _counts() -> dict[str, int]:
 
 @admin.get("/notifications")
 def notifications():
-    status = request.args.get("status", "failed")
+    status = request.args.get("status", FAILED)
     if status not in STATUSES:
-        status = "failed"
+        status = FAILED
     # Newest first by id (the primary key's order is the order of creation), so a
     # large outbox needs no index on created_at.
     query = select(Notification).options(joinedload(Notification.loan))
@@ -150,7 +148,7 @@ def notifications():
 
     def stuck(row: Notification) -> bool:
         """Pending, due, and its job should have run by now: worth enqueuing again."""
-        if row.status != "pending":
+        if row.status != PENDING:
             return False
         if row.not_before is not None:
             return row.not_before <= now
@@ -192,66 +190,32 @@ def retry_failed():
 # -- RQ -----------------------------------------------------------------------------
 
 
-def _failed_registry() -> FailedJobRegistry:
-    return FailedJobRegistry(queue=mail_queue())
-
-
-def _last_line(text: str | None) -> str:
-    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
-
-
 def _jobs() -> dict:
     """RQ's failed jobs and the head of the queue (most recent failures first)."""
-    queue = mail_queue()
-    registry = _failed_registry()
-    failed_ids = registry.get_job_ids(0, JOBS_SHOWN - 1, desc=True)
-    failed = []
-    for jid, job in zip(
-        failed_ids,
-        Job.fetch_many(failed_ids, connection=queue.connection, serializer=JSONSerializer),
-        strict=True,
-    ):
-        if job is None:
-            failed.append({"id": jid, "description": "(job data gone)", "ended_at": None})
-            continue
-        result = job.latest_result()
-        error = result.exc_string if result is not None and result.exc_string else ""
-        failed.append(
-            {
-                "id": jid,
-                "description": job.description,
-                "ended_at": job.ended_at,
-                "error": _last_line(error),
-            }
-        )
-    queued_ids = queue.get_job_ids(0, JOBS_SHOWN)
-    queued = [
-        {"id": jid, "description": job.description if job is not None else "(job data gone)"}
-        for jid, job in zip(
-            queued_ids,
-            Job.fetch_many(queued_ids, connection=queue.connection, serializer=JSONSerializer),
-            strict=True,
-        )
-    ]
+    queue = job_queue()
+    failed, failed_count = queue.failed(JOBS_SHOWN)
+    snapshot = queue.snapshot(head=JOBS_SHOWN)
     return {
         "queue": queue.name,
-        "failed": failed,
-        "failed_count": registry.count,
-        "queued": queued,
-        "queued_count": queue.count,
+        "failed": [
+            {"id": f.id, "description": f.description, "ended_at": f.ended_at, "error": f.error}
+            for f in failed
+        ],
+        "failed_count": failed_count,
+        "queued": [{"id": jid, "description": d} for jid, d in snapshot.queued],
+        "queued_count": queue.queued_count(),
     }
 
 
 @admin.get("/rq")
 def rq():
-    from app.notifications.status import collect
+    from app.worker.status import collect
 
     report = collect(current_app._get_current_object())
     jobs, jobs_error = None, None
     try:
         jobs = _jobs()
-    except RedisError as exc:
+    except QueueUnavailable as exc:
         log.warning("admin: RQ jobs unreadable: %r", exc)
         jobs_error = f"Redis is unreachable: {exc}"
     return render_template(
@@ -263,15 +227,11 @@ def rq():
 def requeue_job(job_id: str):
     form = ActionForm()
     if _submitted(form):
-        registry = _failed_registry()
         try:
-            registry.requeue(job_id)
-        except NoSuchJobError:
-            registry.remove(job_id)  # its data expired: only the registry's entry was left
-            flash(f"Job {job_id} no longer exists; it is off the list.", "error")
-        except InvalidJobOperation:
-            flash(f"Job {job_id} is not among the failed jobs.", "error")
-        except RedisError as exc:
+            job_queue().requeue_failed(job_id)
+        except LookupError as exc:
+            flash(str(exc), "error")
+        except QueueUnavailable as exc:
             flash(f"Redis is unreachable: {exc}", "error")
         else:
             flash(f"Job {job_id} is back in the queue.", "success")
@@ -282,19 +242,9 @@ def requeue_job(job_id: str):
 def requeue_all_jobs():
     form = ActionForm()
     if _submitted(form):
-        registry = _failed_registry()
-        done = 0
         try:
-            for jid in registry.get_job_ids():
-                try:
-                    registry.requeue(jid)
-                except NoSuchJobError:
-                    registry.remove(jid)  # its data expired: only the registry's entry was left
-                    continue
-                except InvalidJobOperation:
-                    continue  # requeued meanwhile
-                done += 1
-        except RedisError as exc:
+            done = job_queue().requeue_failed()
+        except QueueUnavailable as exc:
             flash(f"Redis is unreachable: {exc}", "error")
         else:
             flash(f"{done} failed job(s) back in the queue.", "success" if done else "info")

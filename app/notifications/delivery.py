@@ -20,6 +20,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import AuditEvent, Loan, Notification, utcnow
+from app.notifications import outbox
 from app.notifications.compose import compose
 from app.notifications.mailer import SendAborted, mailer_for
 
@@ -64,8 +65,7 @@ def _claim(notification_id: int) -> bool:
     lease = timedelta(seconds=current_app.config["NOTIFICATION_CLAIM_SECONDS"])
     result = db.session.execute(
         update(Notification)
-        .where(Notification.id == notification_id, Notification.status == "pending")
-        .where((Notification.not_before.is_(None)) | (Notification.not_before <= now))
+        .where(Notification.id == notification_id, outbox.due(now))
         .values(not_before=now + lease, attempts=Notification.attempts + 1)
     )
     db.session.commit()
@@ -103,7 +103,7 @@ def deliver(notification_id: int) -> str:
         outcome = _failed(notification_id, exc)
         _log(notification_id, label, outcome, started, exc)
         return outcome
-    _finish(notification_id, status="sent", sent_at=utcnow(), not_before=None, last_error=None)
+    _finish(notification_id, status=outbox.SENT, sent_at=utcnow(), not_before=None, last_error=None)
     _log(notification_id, label, "sent", started)
     return "sent"
 
@@ -125,7 +125,7 @@ def _failed(notification_id: int, exc: BaseException) -> str:
         retry_at = utcnow() + timedelta(seconds=backoff(notification.attempts))
         _finish(notification_id, not_before=retry_at, last_error=error)
         return "retry"
-    _finish(notification_id, status="failed", not_before=None, last_error=error)
+    _finish(notification_id, status=outbox.FAILED, not_before=None, last_error=error)
     return "failed"
 
 

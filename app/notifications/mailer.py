@@ -298,9 +298,30 @@ class Mailer:
                     connection.host.close()
 
 
+def _mailers(app: Flask) -> dict[int, Mailer]:
+    # One Mailer (one SMTP connection) per sending thread of this process.
+    return app.extensions.setdefault("mooch_mailers", {})
+
+
 def mailer_for(app: Flask | None = None) -> Mailer:
+    """This thread's Mailer for `app`: its SMTP connection is kept open between sends."""
     app = app or current_app._get_current_object()
-    mailer = app.extensions.get("mooch_mailer")
+    mailers = _mailers(app)
+    thread = threading.get_ident()
+    mailer = mailers.get(thread)
     if mailer is None:
-        mailer = app.extensions["mooch_mailer"] = Mailer(app)
+        mailer = mailers[thread] = Mailer(app)
     return mailer
+
+
+def abort_mailers(app: Flask) -> None:
+    """From another thread: fail every send in progress now (see Mailer.abort)."""
+    for mailer in list(_mailers(app).values()):
+        mailer.abort()
+
+
+def close_mailers(app: Flask) -> None:
+    """Say goodbye on every SMTP connection of this process."""
+    mailers = _mailers(app)
+    for thread in list(mailers):
+        mailers.pop(thread).close()

@@ -10,29 +10,44 @@ enqueues every pending row whose job has gone missing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_sqlalchemy.session import Session
-from redis.exceptions import RedisError
-from rq import Queue
-from rq.job import Job, JobStatus
-from rq.serializers import JSONSerializer
-from sqlalchemy import event, or_, select
+from sqlalchemy import ColumnElement, event, select
 
 from app.extensions import db
+from app.jobqueue import QueueUnavailable, job_queue
 from app.models import AuditEvent, Loan, Notification, User, utcnow
 from app.notifications.notifiers import NOTIFIERS
-from app.notifications.queue import job_id, mail_queue, redis_connection
 
 log = logging.getLogger(__name__)
 
 _NEW_IDS = "mooch_new_notifications"
-JOB_FUNCTION = "app.notifications.jobs.deliver_notification"
-# A job in one of these states will still run. A "started" job whose row was claimed
-# and is due again belongs to a worker whose claim lapsed: that worker is gone.
-WAITING_JOB_STATES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+# -- a row's statuses and when it is due, written once --------------------------------
+#
+#   pending --claim--> pending (leased: not_before = end of the lease) --> sent
+#                                                               \--> pending (retry at not_before)
+#                                                                \--> failed
+#   skipped: decided against when the change was made; never sent.
+PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
+STATUSES = (PENDING, SENT, FAILED, SKIPPED)
+
+
+def due(now: datetime) -> ColumnElement[bool]:
+    """SQL: a row that may be sent now: pending, and not leased to a worker nor
+    waiting for its next attempt (`not_before` unset or past)."""
+    return (Notification.status == PENDING) & (
+        Notification.not_before.is_(None) | (Notification.not_before <= now)
+    )
+
+
+def is_due(status: str, not_before: datetime | None, now: datetime) -> bool:
+    """The same rule as `due`, for a row already read."""
+    return status == PENDING and (not_before is None or not_before <= now)
 
 
 @dataclass(frozen=True)
@@ -62,7 +77,7 @@ def record(
         recipient_email=recipient.email,
         loan=loan,
         audit_event=audit_event,
-        status="skipped" if skipped else "pending",
+        status=SKIPPED if skipped else PENDING,
         last_error=skipped,
         attempts=0,
     )
@@ -76,9 +91,7 @@ def record(
 @event.listens_for(Session, "after_flush")
 def _collect_new(session, flush_context) -> None:
     # A skipped row is never sent: it gets no job.
-    new = [
-        obj.id for obj in session.new if isinstance(obj, Notification) and obj.status == "pending"
-    ]
+    new = [obj.id for obj in session.new if isinstance(obj, Notification) and obj.status == PENDING]
     if new:
         session.info.setdefault(_NEW_IDS, []).extend(new)
 
@@ -95,26 +108,14 @@ def _forget_rolled_back(session) -> None:
     session.info.pop(_NEW_IDS, None)
 
 
-def enqueue(ids: list[int], queue: Queue | None = None) -> bool:
+def enqueue(ids: Sequence[int]) -> bool:
     """One job per notification, in one round trip. Never raises: a row whose job
     could not be enqueued stays pending and the relay picks it up."""
     try:
-        queue = queue or mail_queue()
-        queue.enqueue_many(
-            [
-                Queue.prepare_data(
-                    JOB_FUNCTION,
-                    args=(nid,),
-                    job_id=job_id(nid),
-                    result_ttl=0,
-                    description=f"notification {nid}",
-                )
-                for nid in ids
-            ]
-        )
+        job_queue().enqueue(ids)
         return True
-    except RedisError as exc:
-        log.warning("could not enqueue notifications %s, the relay will: %s", ids, exc)
+    except QueueUnavailable as exc:
+        log.warning("could not enqueue notifications %s, the relay will: %s", list(ids), exc)
         return False
 
 
@@ -122,45 +123,44 @@ def enqueue(ids: list[int], queue: Queue | None = None) -> bool:
 
 
 def jobless(rows: list[tuple[int, datetime | None]]) -> list[int]:
-    """Of these pending rows, (id, not_before), the ids with no job that will still
-    run; the leftover job of a dead or failed attempt is deleted, so a new one can
-    take its id. Raises RedisError when Redis cannot be reached."""
-    jobs = Job.fetch_many(
-        [job_id(nid) for nid, _ in rows], connection=redis_connection(), serializer=JSONSerializer
-    )
-    missing = []
-    for (nid, claimed_until), job in zip(rows, jobs, strict=True):
-        if job is not None:
-            status = job.get_status(refresh=False)
-            if status in WAITING_JOB_STATES:
-                continue
-            if status == JobStatus.STARTED and claimed_until is None:
-                continue  # a worker has just started it and is about to claim the row
-            job.delete()
-        missing.append(nid)
+    """Of these due pending rows, (id, not_before), the ids with no job that will
+    still run, whose leftover jobs are discarded so a new one can take the id.
+
+    A job will run if it waits in the queue, or if a live worker has taken it and not
+    yet claimed the row. A row that was claimed (not_before set) and is due again
+    outlived its lease: whoever holds its job is gone or stuck. Raises
+    QueueUnavailable when the queue cannot be reached."""
+    queue = job_queue()
+    live = queue.live([nid for nid, _ in rows])
+    missing = [
+        nid
+        for nid, claimed_until in rows
+        if not (live.get(nid) == "waiting" or (live.get(nid) == "taken" and claimed_until is None))
+    ]
+    queue.discard(missing)
     return missing
 
 
-def relay(now=None) -> int:
-    """Enqueue pending notifications whose job is gone: Redis was down at commit,
+def relay(now: datetime | None = None) -> int:
+    """Enqueue due pending notifications whose job is gone: Redis was down at commit,
     restarted empty, or a worker died holding the job. Returns how many."""
     now = now or utcnow()
     grace = timedelta(seconds=current_app.config["NOTIFICATION_RELAY_GRACE"])
-    due = db.session.execute(
+    rows = db.session.execute(
         select(Notification.id, Notification.not_before)
-        .where(Notification.status == "pending")
-        .where(
-            or_(
-                Notification.not_before <= now,
-                (Notification.not_before.is_(None)) & (Notification.created_at <= now - grace),
-            )
-        )
+        .where(due(now))
+        # A row just committed has its job on the way: leave it the grace period.
+        .where(Notification.not_before.is_not(None) | (Notification.created_at <= now - grace))
         .order_by(Notification.id)
     ).all()
     db.session.rollback()  # hold no transaction while talking to Redis
-    if not due:
+    if not rows:
         return 0
-    missing = jobless([tuple(row) for row in due])
+    try:
+        missing = jobless([tuple(row) for row in rows])
+    except QueueUnavailable as exc:
+        log.warning("relay: the queue is unreachable: %s", exc)
+        return 0
     if missing and enqueue(missing):
         log.info("relay enqueued %d notification(s)", len(missing))
         return len(missing)

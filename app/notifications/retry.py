@@ -30,11 +30,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from redis.exceptions import RedisError
 from sqlalchemy import select, update
 
 from app.errors import Conflict, NotFound
 from app.extensions import db
+from app.jobqueue import QueueUnavailable
 from app.models import Notification, utcnow
 from app.notifications import outbox
 from app.transaction import atomic
@@ -103,8 +103,8 @@ def retry(notification_id: int) -> Retried:
     with atomic():
         reset = db.session.execute(
             update(Notification)
-            .where(Notification.id == notification_id, Notification.status == "failed")
-            .values(status="pending", attempts=0, not_before=None)
+            .where(Notification.id == notification_id, Notification.status == outbox.FAILED)
+            .values(status=outbox.PENDING, attempts=0, not_before=None)
         ).rowcount
     if reset:
         log.info("retry: notification %s failed -> pending", notification_id)
@@ -119,9 +119,11 @@ def retry(notification_id: int) -> Retried:
     if row is None:
         raise NotFound(f"There is no notification {notification_id}.")
     status, not_before = row
-    if status == "sent":
+    if status == outbox.SENT:
         raise Conflict(f"Notification {notification_id} was already sent; it is not retried.")
-    if not_before is not None and not_before > utcnow():
+    if status == outbox.SKIPPED:
+        raise Conflict(f"Notification {notification_id} was not to be sent; it is not retried.")
+    if not outbox.is_due(status, not_before, utcnow()):
         raise Conflict(
             f"Notification {notification_id} is pending: it is being sent or waits for its "
             f"next attempt at {not_before:%Y-%m-%d %H:%M:%S} UTC."
@@ -135,8 +137,8 @@ def retry_all_failed() -> Retried:
         ids = list(
             db.session.scalars(
                 update(Notification)
-                .where(Notification.status == "failed")
-                .values(status="pending", attempts=0, not_before=None)
+                .where(Notification.status == outbox.FAILED)
+                .values(status=outbox.PENDING, attempts=0, not_before=None)
                 .returning(Notification.id)
             )
         )
@@ -157,7 +159,7 @@ def _enqueue(
         return Retried()
     try:
         missing = outbox.jobless(rows)
-    except RedisError as exc:
+    except QueueUnavailable as exc:
         log.warning("retry: Redis unreachable, the relay will enqueue %s: %s", rows, exc)
         return Retried(reset=reset, requeued=stuck_ids, enqueued=False)
     enqueued = outbox.enqueue(missing) if missing else True

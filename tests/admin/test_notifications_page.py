@@ -10,9 +10,9 @@ import pytest
 
 from app import create_app
 from app.extensions import db
+from app.jobqueue import job_id
 from app.models import Notification
 from app.notifications import outbox
-from app.notifications.queue import job_id
 from tests.support import log_in_client, notifications
 
 PAGES = ["/admin/", "/admin/notifications", "/admin/notifications?status=all", "/admin/rq"]

@@ -7,9 +7,9 @@ import pytest
 from app import create_app
 from app.errors import Conflict, NotFound
 from app.extensions import db
+from app.jobqueue import job_id
 from app.models import Notification
 from app.notifications import outbox
-from app.notifications.queue import job_id
 from app.notifications.retry import retry, retry_all_failed
 from tests.processes import free_port
 from tests.support import notifications

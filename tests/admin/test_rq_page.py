@@ -11,8 +11,8 @@ from rq.registry import FailedJobRegistry
 
 from app import create_app
 from app.extensions import db
+from app.jobqueue import job_id, job_queue
 from app.notifications import outbox
-from app.notifications.queue import job_id, mail_queue
 from tests.processes import free_port
 from tests.support import log_in_client, notifications
 
@@ -32,7 +32,7 @@ def table_row(page: str, row_id: str) -> list[str]:
 def failing_jobs(app, delivered, n: int) -> list[str]:
     """Jobs that raise when run: enqueued with the arguments of an older signature, as
     jobs left in Redis across a deploy might be. The worker's own code runs them."""
-    queue = mail_queue(app)
+    queue = job_queue(app).queue
     ids = [queue.enqueue("app.notifications.jobs.deliver_notification").id for _ in range(n)]
     delivered.run()
     assert sorted(FailedJobRegistry(queue=queue).get_job_ids()) == sorted(ids)
@@ -84,7 +84,7 @@ def test_failed_jobs_are_listed_and_requeued_one_by_one(app, admin, delivered):
     assert response.status_code == 302 and response.headers["Location"] == "/admin/rq"
     page = admin.page("/admin/rq")
     assert f"Job {first} is back in the queue." in text_of(page)
-    queue = mail_queue(app)
+    queue = job_queue(app).queue
     assert queue.get_job_ids() == [first]
     assert FailedJobRegistry(queue=queue).get_job_ids() == [second]
     assert f'id="failed-job-{first}"' not in page and f'id="failed-job-{second}"' in page
@@ -98,7 +98,7 @@ def test_requeue_all_failed_jobs(app, admin, delivered):
     response = admin.post("/admin/rq/failed/requeue-all")
     page = admin.page(response.headers["Location"])
     assert "3 failed job(s) back in the queue." in text_of(page)
-    queue = mail_queue(app)
+    queue = job_queue(app).queue
     assert sorted(queue.get_job_ids()) == sorted(ids)
     assert FailedJobRegistry(queue=queue).count == 0
     assert "No failed jobs." in page

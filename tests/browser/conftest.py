@@ -90,7 +90,7 @@ def live_server(settings, redis, tmp_path) -> Iterator[LiveServer]:
     BASE_URL is this server, so the links in the caught mail open here."""
     from app import create_app
     from app.extensions import db
-    from app.notifications.mailer import mailer_for
+    from app.notifications.mailer import close_mailers
 
     settings["WTF_CSRF_ENABLED"] = True
     settings["BASE_URL"] = "http://127.0.0.1"  # replaced by the real port below
@@ -112,7 +112,7 @@ def live_server(settings, redis, tmp_path) -> Iterator[LiveServer]:
         thread.join(timeout=10)
         with application.app_context():
             db.session.remove()
-            mailer_for(application).close()
+            close_mailers(application)
             for engine in db.engines.values():
                 engine.dispose()
 

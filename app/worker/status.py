@@ -1,18 +1,13 @@
 """`python worker.py status` and `flask worker status`: what the workers are doing.
 
-`collect(app)` reads, in three Redis round trips and one SQL query, every worker
-registered in Redis (from every machine sharing it), each queue's depth and
-registries, and the outbox's counts by status. `verdict` turns that into an exit
-status for a process manager or a cron check: 0 healthy, 1 a problem (no live
-worker, or a pending notification older than the limit), 2 unknown (Redis or the
-database cannot be reached). `render_text` is the human table; `status_main` prints
-either it or JSON and returns the exit status.
-
-Workers are read the way RQ 3.0 stores them: the set `rq:workers` names every worker
-hash; a worker's hash expires (worker_ttl) unless its heartbeats refresh it, so a
-dead worker drops out on its own. A worker's current job is in its execution index
-(`rq:worker:<name>:executions`, members `<job id>:<execution id>`), the job's start
-time in the job's hash. Nothing here writes to Redis.
+`collect(app)` reads every worker registered with the queue (from every machine
+sharing it), its current sends, each queue's depth and registries (the job queue's
+`snapshot`, app.jobqueue), and the outbox's counts by status in one SQL query.
+`verdict` turns that into an exit status for a process manager or a cron check: 0
+healthy, 1 a problem (no live worker, or a pending notification older than the
+limit), 2 unknown (Redis or the database cannot be reached). `render_text` is the
+human table; `status_main` prints either it or JSON and returns the exit status.
+Nothing here writes to Redis.
 """
 
 from __future__ import annotations
@@ -22,38 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
-from redis import Redis
-from redis.exceptions import RedisError
-from rq import Queue, Worker
-from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE, Execution
-from rq.job import Job
-from rq.registry import (
-    DeferredJobRegistry,
-    FailedJobRegistry,
-    FinishedJobRegistry,
-    ScheduledJobRegistry,
-    StartedJobRegistry,
-)
-from rq.utils import utcparse
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.notifications.queue import redis_connection
-from app.notifications.worker import WORKER_TTL
+from app.jobqueue import QueueUnavailable, job_queue
+from app.notifications.outbox import PENDING, STATUSES
+from app.worker.runner import WORKER_TTL
 
-STATUSES = ("pending", "sent", "failed", "skipped")
 STALE_AFTER = 1.5 * WORKER_TTL
-
-# A queue's registries, and whether their scores are expiry times. Expired entries
-# are left for RQ's own cleanup (a status read writes nothing), so only unexpired ones
-# are counted there; scheduled jobs are scored by run time and are counted whole.
-REGISTRIES = (
-    ("started", StartedJobRegistry, True),
-    ("failed", FailedJobRegistry, True),
-    ("scheduled", ScheduledJobRegistry, False),
-    ("deferred", DeferredJobRegistry, False),
-    ("finished", FinishedJobRegistry, True),
-)
 
 
 # -- collecting ----------------------------------------------------------------------
@@ -70,114 +41,18 @@ def collect(app: Flask) -> dict[str, Any]:
         "database": {"ok": True, "error": None},
         "workers": [],
         "queues": [],
-        "notifications": {"pending": 0, "sent": 0, "failed": 0, "oldest_pending_seconds": None},
+        "notifications": {**dict.fromkeys(STATUSES, 0), "oldest_pending_seconds": None},
     }
     try:
-        _collect_redis(redis_connection(app), app.config["RQ_QUEUE"], now, report)
-    except RedisError as exc:
-        report["redis"] = {"ok": False, "error": _describe(exc)}
+        snapshot = job_queue(app).snapshot()
+        report["workers"], report["queues"] = snapshot.workers, snapshot.queues
+    except QueueUnavailable as exc:
+        report["redis"] = {"ok": False, "error": _describe(exc.__cause__ or exc)}
     try:
         report["notifications"] = _collect_notifications(app)
     except SQLAlchemyError as exc:
         report["database"] = {"ok": False, "error": _describe(getattr(exc, "orig", None) or exc)}
     return report
-
-
-def _collect_redis(redis: Redis, configured_queue: str, now: datetime, report: dict) -> None:
-    # 1. Which workers and queues exist.
-    with redis.pipeline(transaction=False) as pipe:
-        pipe.smembers(Worker.redis_workers_keys)
-        pipe.smembers(Queue.redis_queues_keys)
-        worker_keys, queue_keys = pipe.execute()
-    worker_keys = sorted(_text(k) for k in worker_keys)
-    prefix = Queue.redis_queue_namespace_prefix
-    names = {_text(k).removeprefix(prefix) for k in queue_keys if _text(k).startswith(prefix)}
-    queue_names = sorted(names | {configured_queue})
-
-    # 2. Each worker's hash and execution index; each queue's length and registries.
-    worker_prefix = Worker.redis_worker_namespace_prefix
-    now_score = now.timestamp()
-    with redis.pipeline(transaction=False) as pipe:
-        for key in worker_keys:
-            pipe.hgetall(key)
-            pipe.smembers(WORKER_EXECUTIONS_KEY_TEMPLATE.format(key.removeprefix(worker_prefix)))
-        for name in queue_names:
-            pipe.llen(prefix + name)
-            for _, registry, expiring in REGISTRIES:
-                key = registry(name, connection=redis).key
-                if expiring:
-                    pipe.zcount(key, now_score, "+inf")
-                else:
-                    pipe.zcard(key)
-        results = pipe.execute()
-
-    workers = []
-    for index, key in enumerate(worker_keys):
-        data, executions = results[2 * index], results[2 * index + 1]
-        # No hash: it expired, the worker is gone (RQ drops the key from the set later).
-        if data:
-            workers.append((key.removeprefix(worker_prefix), _decode(data), executions))
-    counts = results[2 * len(worker_keys) :]
-    width = 1 + len(REGISTRIES)
-    for index, name in enumerate(queue_names):
-        queued, *registered = counts[index * width : (index + 1) * width]
-        entry = {"name": name, "queued": queued}
-        entry.update(zip((field for field, _, _ in REGISTRIES), registered, strict=True))
-        report["queues"].append(entry)
-
-    # 3. The current job of every worker that has one: an execution of it still alive
-    # (its hash expires with it), and the job's start and description. The execution's
-    # own start stands in when the job's hash is gone.
-    candidates = []  # (worker index, execution key, job id)
-    for index, (_, _, executions) in enumerate(workers):
-        for member in sorted(_text(m) for m in executions):
-            execution = Execution.from_composite_key(member, connection=redis)
-            candidates.append((index, execution.key, execution.job_id))
-    current: dict[int, tuple[str, str | None, datetime | None]] = {}
-    found: list = []
-    lost: RedisError | None = None
-    if candidates:
-        try:
-            with redis.pipeline(transaction=False) as pipe:
-                for _, execution_key, job_id in candidates:
-                    pipe.hget(execution_key, "created_at")
-                    pipe.hmget(Job.key_for(job_id), "started_at", "description")
-                found = pipe.execute()
-        except RedisError as exc:
-            lost = exc  # still list the workers, without their jobs
-    if found:
-        for n, (index, _, job_id) in enumerate(candidates):
-            created, (started_at, description) = found[2 * n], found[2 * n + 1]
-            if created is None or index in current:
-                continue
-            started = _when(started_at)
-            if started is None:
-                started = datetime.fromtimestamp(float(created), tz=UTC)
-            current[index] = (job_id, _text(description) if description else None, started)
-
-    for index, (name, data, _) in enumerate(workers):
-        job_id, description, started = current.get(index, (None, None, None))
-        heartbeat = _when(data.get("last_heartbeat"))
-        birth = _when(data.get("birth"))
-        report["workers"].append(
-            {
-                "name": name,
-                "hostname": data.get("hostname") or None,
-                "pid": int(data["pid"]) if data.get("pid") else None,
-                "state": data.get("state") or "?",
-                "queues": [q for q in (data.get("queues") or "").split(",") if q],
-                "current_job": job_id,
-                "current_job_description": description,
-                "job_seconds": _seconds(now, started),
-                "successful_jobs": int(data.get("successful_job_count") or 0),
-                "failed_jobs": int(data.get("failed_job_count") or 0),
-                "last_heartbeat": heartbeat.isoformat() if heartbeat else None,
-                "heartbeat_age_seconds": _seconds(now, heartbeat),
-                "birth": birth.isoformat() if birth else None,
-            }
-        )
-    if lost is not None:
-        raise lost
 
 
 def _collect_notifications(app: Flask) -> dict[str, Any]:
@@ -200,34 +75,12 @@ def _collect_notifications(app: Flask) -> dict[str, Any]:
     oldest = None
     for status, count, earliest in rows:
         counts[status] = count
-        if status == "pending":
+        if status == PENDING:
             oldest = earliest
     counts["oldest_pending_seconds"] = (
         round(max((utcnow() - oldest).total_seconds(), 0.0), 3) if oldest else None
     )
     return counts
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _decode(data: dict) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in data.items()}
-
-
-def _when(value: bytes | str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return utcparse(_text(value))
-    except ValueError:
-        return None
-
-
-def _seconds(now: datetime, then: datetime | None) -> float | None:
-    # Another machine's clock wrote `then`; a small skew must not read as negative.
-    return round(max((now - then).total_seconds(), 0.0), 3) if then else None
 
 
 def _describe(exc: BaseException) -> str:
@@ -293,6 +146,9 @@ def render_text(report: dict[str, Any], verdict: tuple[int, list[str]]) -> str:
                     job = w["current_job"]
                     if w["job_seconds"] is not None:
                         job += f" for {_duration(w['job_seconds'])}"
+                    more = len(w.get("current_jobs") or []) - 1
+                    if more > 0:
+                        job += f" (+{more} more)"
                 age = w["heartbeat_age_seconds"]
                 rows.append(
                     [

@@ -1,0 +1,443 @@
+"""The job queue: the one module that talks to RQ, and to Redis about jobs.
+
+The outbox, the relay, retries, `worker.py status` and the admin pages ask a
+`JobQueue` (`job_queue()`) a handful of questions and never see RQ:
+
+- `enqueue(ids)`: one job per notification id, in one round trip;
+- `live(ids)`: of these ids, which have a job that will still run, and how: waiting
+  in the queue, or taken by a worker that is alive;
+- `discard(ids)`: drop the leftover jobs of dead or failed attempts, so a new job can
+  take the id (one job that cannot be dropped does not stop the others);
+- `failed(limit)`, `requeue_failed(job_id=None)`: RQ's failed jobs;
+- `snapshot()`: workers, their current jobs and the queues' counts, for the status.
+
+`RQJobQueue` is the real one (RQ 3.0 on Redis, read through RQ's public API).
+`MemoryJobQueue` is its twin in memory for the fast test layer: the same answers,
+jobs run by `run_all()`; the process and fault tests use the real one.
+
+A worker is alive while it beats: `RQJobQueue.beat(name)` (every BEAT_SECONDS from the
+worker) keeps a short-lived key; a worker killed with SIGKILL stops beating, and
+BEAT_TTL seconds later the jobs it held count as gone, whatever RQ's registries say.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from flask import Flask, current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Worker
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import (
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+from rq.serializers import JSONSerializer
+
+log = logging.getLogger(__name__)
+
+JOB_FUNCTION = "app.notifications.jobs.deliver_notification"  # stored in every job
+BEAT_SECONDS = 5.0
+BEAT_TTL = 15  # a worker silent this long is gone
+BEAT_KEY = "mooch:worker-beat:{}"
+
+Liveness = Literal["waiting", "taken"]
+
+
+class QueueUnavailable(Exception):
+    """The queue's server cannot be reached; what was asked did not happen."""
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    id: str
+    description: str
+    ended_at: datetime | None = None
+    error: str = ""
+
+
+@dataclass
+class Snapshot:
+    """What the queue knows, as plain data (JSON-ready)."""
+
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    queues: list[dict[str, Any]] = field(default_factory=list)
+    queued: list[tuple[str, str]] = field(default_factory=list)  # (id, description), head first
+
+
+def job_id(notification_id: int) -> str:
+    return f"notification-{notification_id}"
+
+
+def notification_id(job_id_: str) -> int | None:
+    number = job_id_.removeprefix("notification-")
+    return int(number) if number.isdigit() else None
+
+
+# -- the real one: RQ ------------------------------------------------------------------
+
+
+class RQJobQueue:
+    def __init__(self, connection: Redis, name: str) -> None:
+        self.connection = connection
+        self.name = name
+        self.queue = Queue(name, connection=connection, serializer=JSONSerializer)
+
+    def ping(self) -> None:
+        with _unavailable():
+            self.connection.ping()
+
+    def enqueue(self, ids: Sequence[int]) -> None:
+        with _unavailable():
+            self.queue.enqueue_many(
+                [
+                    Queue.prepare_data(
+                        JOB_FUNCTION,
+                        args=(nid,),
+                        job_id=job_id(nid),
+                        result_ttl=0,
+                        description=f"notification {nid}",
+                    )
+                    for nid in ids
+                ]
+            )
+
+    def live(self, ids: Sequence[int]) -> dict[int, Liveness]:
+        if not ids:
+            return {}
+        with _unavailable():
+            jobs = Job.fetch_many(
+                [job_id(n) for n in ids], connection=self.connection, serializer=JSONSerializer
+            )
+            with self.connection.pipeline(transaction=False) as pipe:
+                for nid, job in zip(ids, jobs, strict=True):
+                    status = job.get_status(refresh=False) if job else None
+                    if status == JobStatus.QUEUED:
+                        pipe.lpos(self.queue.key, job_id(nid))
+                    elif status == JobStatus.STARTED:
+                        pipe.exists(BEAT_KEY.format(job.worker_name or "?"))
+                answers = iter(pipe.execute())
+        found: dict[int, Liveness] = {}
+        for nid, job in zip(ids, jobs, strict=True):
+            status = job.get_status(refresh=False) if job else None
+            if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
+                found[nid] = "waiting"
+            elif status == JobStatus.QUEUED:
+                # Queued but not in the queue: a worker moved it out (RQ's intermediate
+                # list) and died before starting it. It will not run.
+                if next(answers) is not None:
+                    found[nid] = "waiting"
+            elif status == JobStatus.STARTED and next(answers):
+                found[nid] = "taken"
+        return found
+
+    def discard(self, ids: Iterable[int]) -> None:
+        for nid in ids:
+            try:
+                job = Job.fetch(job_id(nid), connection=self.connection, serializer=JSONSerializer)
+                job.delete()
+            except (NoSuchJobError, InvalidJobOperation):
+                continue  # gone already, or a worker just finished it
+            except RedisError as exc:
+                raise QueueUnavailable(str(exc)) from exc
+
+    def beat(self, worker_name: str) -> None:
+        with _unavailable():
+            self.connection.set(BEAT_KEY.format(worker_name), 1, ex=BEAT_TTL)
+
+    def forget_beat(self, worker_name: str) -> None:
+        with _unavailable():
+            self.connection.delete(BEAT_KEY.format(worker_name))
+
+    def failed(self, limit: int) -> tuple[list[FailedJob], int]:
+        with _unavailable():
+            registry = FailedJobRegistry(queue=self.queue)
+            ids = registry.get_job_ids(0, limit - 1, desc=True)
+            jobs = Job.fetch_many(ids, connection=self.connection, serializer=JSONSerializer)
+            found = []
+            for jid, job in zip(ids, jobs, strict=True):
+                if job is None:
+                    found.append(FailedJob(jid, "(job data gone)"))
+                    continue
+                result = job.latest_result()
+                error = result.exc_string if result is not None and result.exc_string else ""
+                found.append(FailedJob(jid, job.description or "", job.ended_at, _last_line(error)))
+            return found, registry.count
+
+    def requeue_failed(self, job_id_: str | None = None) -> int:
+        """Put one failed job (or all) back in the queue; how many went. Raises
+        LookupError for a job that is not (or no longer) among the failed ones."""
+        with _unavailable():
+            registry = FailedJobRegistry(queue=self.queue)
+            done = 0
+            for jid in [job_id_] if job_id_ else registry.get_job_ids():
+                try:
+                    registry.requeue(jid)
+                except NoSuchJobError:
+                    registry.remove(jid)  # its data expired: only the registry's entry was left
+                    if job_id_:
+                        raise LookupError(
+                            f"Job {jid} no longer exists; it is off the list."
+                        ) from None
+                    continue
+                except InvalidJobOperation:
+                    if job_id_:
+                        raise LookupError(f"Job {jid} is not among the failed jobs.") from None
+                    continue  # requeued meanwhile
+                done += 1
+            return done
+
+    def snapshot(self, head: int = 0) -> Snapshot:
+        now = datetime.now(UTC)
+        with _unavailable():
+            snap = Snapshot()
+            for worker in sorted(Worker.all(connection=self.connection), key=lambda w: w.name):
+                snap.workers.append(_worker_entry(worker, now))
+            names = sorted({q.name for q in Queue.all(connection=self.connection)} | {self.name})
+            for name in names:
+                queue = Queue(name, connection=self.connection, serializer=JSONSerializer)
+                entry = {"name": name, "queued": queue.count}
+                for label, registry in REGISTRIES:
+                    entry[label] = registry(queue=queue).count
+                snap.queues.append(entry)
+            if head:
+                ids = self.queue.get_job_ids(0, head - 1)
+                jobs = Job.fetch_many(ids, connection=self.connection, serializer=JSONSerializer)
+                snap.queued = [
+                    (jid, job.description if job is not None else "(job data gone)")
+                    for jid, job in zip(ids, jobs, strict=True)
+                ]
+            return snap
+
+    def queued_count(self) -> int:
+        with _unavailable():
+            return self.queue.count
+
+
+REGISTRIES = (
+    ("started", StartedJobRegistry),
+    ("failed", FailedJobRegistry),
+    ("scheduled", ScheduledJobRegistry),
+    ("deferred", DeferredJobRegistry),
+    ("finished", FinishedJobRegistry),
+)
+
+
+def _worker_entry(worker: Worker, now: datetime) -> dict[str, Any]:
+    executions = sorted(
+        worker.get_current_executions(refresh=True), key=lambda e: e.created_at or now
+    )
+    jobs = Job.fetch_many(
+        [e.job_id for e in executions], connection=worker.connection, serializer=JSONSerializer
+    )
+    sends = [
+        {
+            "job": execution.job_id,
+            "description": job.description if job is not None else None,
+            "seconds": _seconds(now, (job.started_at if job else None) or execution.created_at),
+        }
+        for execution, job in zip(executions, jobs, strict=True)
+    ]
+    heartbeat = worker.last_heartbeat
+    return {
+        "name": worker.name,
+        "hostname": worker.hostname or None,
+        "pid": worker.pid,
+        "state": str(getattr(worker.get_state(), "value", worker.get_state())),
+        "queues": worker.queue_names(),
+        "current_jobs": sends,
+        "current_job": sends[0]["job"] if sends else None,
+        "current_job_description": sends[0]["description"] if sends else None,
+        "job_seconds": sends[0]["seconds"] if sends else None,
+        "successful_jobs": worker.successful_job_count or 0,
+        "failed_jobs": worker.failed_job_count or 0,
+        "last_heartbeat": _iso(heartbeat),
+        "heartbeat_age_seconds": _seconds(now, heartbeat),
+        "birth": _iso(worker.birth_date),
+    }
+
+
+def _iso(when: datetime | None) -> str | None:
+    if when is None:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
+
+
+def _seconds(now: datetime, then: datetime | None) -> float | None:
+    # Another machine's clock wrote `then`; a small skew must not read as negative.
+    if then is None:
+        return None
+    then = then if then.tzinfo else then.replace(tzinfo=UTC)
+    return round(max((now - then).total_seconds(), 0.0), 3)
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+class _unavailable:
+    """Turns a Redis error into QueueUnavailable."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is not None and isinstance(exc, RedisError):
+            raise QueueUnavailable(str(exc)) from exc
+        return False
+
+
+# -- the twin: in memory -----------------------------------------------------------------
+
+
+class MemoryJobQueue:
+    """The same answers as RQJobQueue from a dict and a list, for the fast tests.
+    `run_all(perform)` runs the waiting jobs in order, as a burst worker would."""
+
+    def __init__(self, name: str = "mail") -> None:
+        self.name = name
+        self.waiting: list[int] = []
+        self.taken: set[int] = set()
+        self.failures: dict[str, FailedJob] = {}
+        self.down = False  # set by a test: every call raises QueueUnavailable
+
+    def _check(self) -> None:
+        if self.down:
+            raise QueueUnavailable("the in-memory queue is marked down")
+
+    def ping(self) -> None:
+        self._check()
+
+    def enqueue(self, ids: Sequence[int]) -> None:
+        self._check()
+        for nid in ids:
+            if nid not in self.waiting:
+                self.waiting.append(nid)
+
+    def live(self, ids: Sequence[int]) -> dict[int, Liveness]:
+        self._check()
+        found: dict[int, Liveness] = {}
+        for nid in ids:
+            if nid in self.waiting:
+                found[nid] = "waiting"
+            elif nid in self.taken:
+                found[nid] = "taken"
+        return found
+
+    def discard(self, ids: Iterable[int]) -> None:
+        self._check()
+        for nid in ids:
+            self.taken.discard(nid)
+            if nid in self.waiting:
+                self.waiting.remove(nid)
+            self.failures.pop(job_id(nid), None)
+
+    def beat(self, worker_name: str) -> None:
+        self._check()
+
+    def forget_beat(self, worker_name: str) -> None:
+        self._check()
+
+    def failed(self, limit: int) -> tuple[list[FailedJob], int]:
+        self._check()
+        return list(self.failures.values())[:limit], len(self.failures)
+
+    def requeue_failed(self, job_id_: str | None = None) -> int:
+        self._check()
+        ids = [job_id_] if job_id_ else list(self.failures)
+        done = 0
+        for jid in ids:
+            if jid not in self.failures:
+                raise LookupError(f"Job {jid} is not among the failed jobs.")
+            del self.failures[jid]
+            nid = notification_id(jid)
+            if nid is not None:
+                self.enqueue([nid])
+            done += 1
+        return done
+
+    def snapshot(self, head: int = 0) -> Snapshot:
+        self._check()
+        return Snapshot(
+            queues=[
+                {
+                    "name": self.name,
+                    "queued": len(self.waiting),
+                    "started": len(self.taken),
+                    "failed": len(self.failures),
+                    "scheduled": 0,
+                    "deferred": 0,
+                    "finished": 0,
+                }
+            ],
+            queued=[(job_id(n), f"notification {n}") for n in self.waiting[:head]],
+        )
+
+    def queued_count(self) -> int:
+        self._check()
+        return len(self.waiting)
+
+    def run_all(self, perform: Callable[[int], object]) -> int:
+        """Run every waiting job (and any it enqueues) with `perform(id)`; a job that
+        raises is kept among the failed ones, as RQ would. Returns how many ran."""
+        ran = 0
+        while self.waiting:
+            nid = self.waiting.pop(0)
+            self.taken.add(nid)
+            try:
+                perform(nid)
+            except Exception as exc:
+                self.failures[job_id(nid)] = FailedJob(
+                    job_id(nid), f"notification {nid}", error=repr(exc)
+                )
+            finally:
+                self.taken.discard(nid)
+            ran += 1
+        return ran
+
+
+JobQueue = RQJobQueue | MemoryJobQueue
+
+
+# -- the app's queue -----------------------------------------------------------------------
+
+
+def connect(app: Flask, **options) -> Redis:
+    """A new client for REDIS_URL. Hosted Redis over TLS (rediss://) may present a
+    certificate no CA signed (Heroku Redis does): REDIS_TLS_VERIFY=false accepts it."""
+    url = app.config["REDIS_URL"]
+    if url.startswith("rediss://") and not app.config["REDIS_TLS_VERIFY"]:
+        options.setdefault("ssl_cert_reqs", "none")
+    return Redis.from_url(url, **options)
+
+
+def init_app(app: Flask) -> None:
+    """JOB_QUEUE "rq" (the default) or "memory" (the fast tests' twin)."""
+    app.extensions["redis"] = connect(
+        app,
+        socket_connect_timeout=app.config["REDIS_CONNECT_TIMEOUT"],
+        socket_timeout=app.config["REDIS_SOCKET_TIMEOUT"],
+    )
+    if app.config.get("JOB_QUEUE", "rq") == "memory":
+        app.extensions["job_queue"] = MemoryJobQueue(app.config["RQ_QUEUE"])
+    else:
+        app.extensions["job_queue"] = RQJobQueue(app.extensions["redis"], app.config["RQ_QUEUE"])
+
+
+def job_queue(app: Flask | None = None) -> JobQueue:
+    return (app or current_app).extensions["job_queue"]
+
+
+def redis_connection(app: Flask | None = None) -> Redis:
+    """The app's Redis client with short timeouts (rate limits, locks, health)."""
+    return (app or current_app).extensions["redis"]

@@ -1,0 +1,391 @@
+"""The worker: RQ's in-process SimpleWorker, running each job inside the context of
+one app created at start-up, several at a time (WORKER_CONCURRENCY threads, each with
+its own SMTP connection and database session).
+
+No fork and no app import per job, and the SMTP connections outlive jobs. The main
+thread takes a job from the queue whenever a thread is free (one RQ job per
+notification, as ever); the claim in app.notifications.delivery keeps every send
+exactly-once whatever the threads do. The periodic work runs in app.worker.clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+import psutil
+from flask import Flask
+from redis.exceptions import RedisError
+from rq import SimpleWorker
+from rq.exceptions import DequeueTimeout, InvalidJobOperation, StopRequested
+from rq.serializers import JSONSerializer
+from rq.timeouts import BaseDeathPenalty
+from rq.utils import now
+from rq.worker import WorkerStatus
+
+from app.jobqueue import BEAT_SECONDS, QueueUnavailable, RQJobQueue, connect
+from app.notifications.mailer import abort_mailers, close_mailers
+
+log = logging.getLogger(__name__)
+
+# RQ's default (420 s) keeps a crashed worker listed for up to 8 minutes; with 60 s an
+# idle worker heartbeats every 45 s and a dead one is gone from Redis within 2 minutes.
+WORKER_TTL = 60
+# RQ writes a heartbeat (HSET and two EXPIREs) several times per job; one every this
+# many seconds says as much. The liveness the relay trusts is app.jobqueue's beat.
+HEARTBEAT_EVERY = 10.0
+# After the grace period, how often the watchdog fails the sends in hand (a connection
+# being opened when it first tries has no socket to shut down yet).
+ABORT_EVERY = 0.2
+# How long the main thread waits for a job at a time, so that it notices a limit
+# reached by a sending thread.
+DEQUEUE_WAIT = 5
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / (1024 * 1024)
+
+
+@dataclass
+class Limits:
+    """When this process has done enough: jobs done (across rebuilt RQ workers) and
+    resident memory, checked after every job. `reached` says which, once."""
+
+    max_jobs: int | None = None  # None or 0: no cap
+    max_memory_mb: float | None = None
+    jobs_done: int = 0
+    jobs_taken: int = 0
+    reached: str | None = None
+
+    def may_take(self) -> bool:
+        """Whether another job may be taken: with sends in flight, the job cap counts
+        the jobs taken, not only those done."""
+        with self._lock:
+            if self.reached or (self.max_jobs and self.jobs_taken >= self.max_jobs):
+                return False
+            self.jobs_taken += 1
+            return True
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def after_job(self) -> str | None:
+        with self._lock:
+            self.jobs_done += 1
+            if self.max_jobs and self.jobs_done >= self.max_jobs:
+                self.reached = f"job cap reached ({self.jobs_done} jobs)"
+            elif self.max_memory_mb:
+                rss = rss_mb()
+                if rss > self.max_memory_mb:
+                    self.reached = (
+                        f"memory cap reached ({rss:.0f} MB > {self.max_memory_mb:.0f} MB)"
+                    )
+            return self.reached
+
+
+class NoDeathPenalty(BaseDeathPenalty):
+    """No SIGALRM per job (signals belong to the main thread, and the jobs run in
+    others): a delivery is bounded by MAIL_TIMEOUT and the database's own timeouts."""
+
+    def setup_death_penalty(self) -> None:
+        pass
+
+    def cancel_death_penalty(self) -> None:
+        pass
+
+
+class AppWorker(SimpleWorker):
+    """Performs up to `concurrency` jobs at once in threads of this process, each inside
+    an app context of `app`; stops after `limits`, and on SIGTERM finishes the sends in
+    hand or, after `grace` seconds, gives them back to the queue."""
+
+    death_penalty_class = NoDeathPenalty
+
+    def __init__(
+        self,
+        *args,
+        app: Flask,
+        limits: Limits | None = None,
+        grace: float = 25.0,
+        concurrency: int = 1,
+        **kwargs,
+    ) -> None:
+        self.app = app
+        self.limits = limits or Limits()
+        self.grace = grace
+        self.concurrency = max(int(concurrency), 1)
+        self.burst = False
+        self.signalled = False
+        self.giving_back = threading.Event()
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._in_flight = 0
+        self._count_lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._waiting_for_job = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._beating = threading.Event()
+        super().__init__(*args, **kwargs)
+        self.log_result_lifespan = False
+
+    # -- several sends at once --------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        # Take a job only when a thread is free to send it.
+        while not self._slots.acquire(timeout=0.5):
+            if self._stop_requested:
+                raise StopRequested()
+        if self._in_flight == 0 and self.get_state() != WorkerStatus.IDLE:
+            self._set_idle()
+        self._waiting_for_job = True
+        try:
+            if self._stop_requested or not self.limits.may_take():
+                self._stop_requested = True
+                raise StopRequested()
+            wait = None if timeout is None else min(timeout, DEQUEUE_WAIT)
+            result = self._dequeue(wait)
+        except BaseException:
+            self._slots.release()
+            raise
+        finally:
+            self._waiting_for_job = False
+        if result is None:
+            self._slots.release()
+            with self.limits._lock:
+                self.limits.jobs_taken -= 1
+        return result
+
+    def _dequeue(self, wait):
+        while True:
+            try:
+                return self.queue_class.dequeue_any(
+                    self._ordered_queues,
+                    wait,
+                    connection=self.connection,
+                    job_class=self.job_class,
+                    serializer=self.serializer,
+                    death_penalty_class=self.death_penalty_class,
+                )
+            except DequeueTimeout:
+                self.heartbeat()
+                if self._stop_requested:
+                    raise StopRequested() from None
+
+    def execute_job(self, job, queue) -> None:
+        with self._count_lock:
+            self._in_flight += 1
+            self._idle.clear()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="mooch-send")
+        self._pool.submit(self._execute, job, queue)
+
+    def _execute(self, job, queue) -> None:
+        try:
+            with self.app.app_context():
+                execution = self.prepare_execution(job)
+                self.perform_job(job, queue, execution)
+                if self.giving_back.is_set():
+                    self._requeue(job)
+        except InvalidJobOperation as exc:
+            # The row's lease ran out mid-send and the relay replaced the job; the
+            # claim decides who sends, so only RQ's record of this one is lost.
+            log.warning("worker %s: job %s was replaced while in hand: %s", self.name, job.id, exc)
+        except Exception:  # RQ's bookkeeping lost Redis: the relay covers the row
+            log.exception("worker %s: job %s could not be completed", self.name, job.id)
+        finally:
+            reached = self.limits.after_job()
+            if reached and not self._stop_requested:
+                log.info("worker %s: %s; stopping", self.name, reached)
+                self._stop_requested = True
+            with self._count_lock:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.set()
+                    self._set_idle()
+            self._slots.release()
+
+    def _set_idle(self) -> None:
+        with contextlib.suppress(RedisError):
+            self.set_state(WorkerStatus.IDLE)
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        if (
+            pipeline is None
+            and timeout is None
+            and self.last_heartbeat is not None
+            and (now() - self.last_heartbeat).total_seconds() < HEARTBEAT_EVERY
+        ):
+            return
+        super().heartbeat(timeout, pipeline)
+
+    # -- liveness -----------------------------------------------------------------
+
+    def _beat_forever(self) -> None:
+        queue = RQJobQueue(self.connection, self.queue_names()[0])
+        while not self._beating.is_set():
+            try:
+                queue.beat(self.name)
+            except QueueUnavailable as exc:
+                log.warning("worker %s: could not beat: %s", self.name, exc)
+            self._beating.wait(BEAT_SECONDS)
+
+    def _stop_beating(self) -> None:
+        self._beating.set()
+        with contextlib.suppress(QueueUnavailable):
+            RQJobQueue(self.connection, self.queue_names()[0]).forget_beat(self.name)
+
+    # -- stopping -----------------------------------------------------------------
+
+    def request_stop(self, signum, frame) -> None:
+        # RQ records a stop request only while busy; when idle it just raises out of the
+        # loop. Remember it either way, so worker.py does not start working again.
+        self.signalled = True
+        super().request_stop(signum, frame)
+
+    def _shutdown(self) -> None:
+        self._stop_requested = True
+        self.set_shutdown_requested_date()
+        if self._in_flight:
+            log.info(
+                "worker %s: finishing the sends in hand (%d, up to %.0fs), then stopping",
+                self.name,
+                self._in_flight,
+                self.grace,
+            )
+            self._start_watchdog(self.grace)
+        if self._waiting_for_job:
+            raise StopRequested()
+
+    def request_force_stop(self, signum, frame) -> None:
+        # A second signal (a process manager and a supervisor may both send one) does
+        # not abandon the sends in the middle, as RQ's cold shutdown would: within a
+        # second it is a duplicate; later it means "do not wait": give them back now.
+        since = now() - (self._shutdown_requested_date or now())
+        if since < timedelta(seconds=1):
+            return
+        log.warning("worker %s: second signal, giving the sends in hand back now", self.name)
+        self._start_watchdog(0.0)
+        if self._waiting_for_job:
+            raise StopRequested()
+
+    def set_shutdown_requested_date(self) -> None:
+        # Called from the signal handler, in the middle of a job: a Redis error here
+        # would be raised inside the delivery. The date is only informational.
+        try:
+            super().set_shutdown_requested_date()
+        except RedisError as exc:
+            log.warning("worker %s: could not record the shutdown in Redis: %s", self.name, exc)
+
+    def _start_watchdog(self, grace: float) -> None:
+        threading.Thread(
+            target=self._watchdog, name="mooch-grace", args=(grace,), daemon=True
+        ).start()
+
+    def _watchdog(self, grace: float) -> None:
+        """Runs beside the sends: after `grace` seconds, if any is still in hand, fail
+        them so that the deliveries give their rows back."""
+        if self._idle.wait(grace):
+            return
+        if not self.giving_back.is_set():
+            log.warning(
+                "worker %s: grace period of %.0fs ran out; giving %d send(s) back",
+                self.name,
+                grace,
+                self._in_flight,
+            )
+        self.giving_back.set()
+        while not self._idle.is_set():
+            abort_mailers(self.app)
+            self._idle.wait(ABORT_EVERY)
+
+    def work(self, burst: bool = False, logging_level: str = "INFO", **kwargs) -> bool:
+        self.burst = burst
+        # RQ logs three lines per job at INFO; the delivery logs the one that matters.
+        quiet = "WARNING" if logging_level == "INFO" else logging_level
+        beater = threading.Thread(target=self._beat_forever, name="mooch-beat", daemon=True)
+        beater.start()
+        log.info(
+            "worker %s: listening on %s, %d send(s) at a time",
+            self.name,
+            ", ".join(self.queue_names()),
+            self.concurrency,
+        )
+        try:
+            return super().work(burst=burst, logging_level=quiet, **kwargs)
+        finally:
+            self._stop_beating()
+
+    def subscribe(self) -> None:
+        # A burst run drains the queue and quits; it needs no command channel, whose
+        # listener thread would only add a one-second join on the way out.
+        if not self.burst:
+            super().subscribe()
+
+    def _requeue(self, job) -> None:
+        """A fresh job for a notification whose send was given back (RQ has finished
+        with the old one). If Redis is unavailable, the relay enqueues it later."""
+        from app.extensions import db
+        from app.models import Notification
+        from app.notifications.outbox import PENDING, enqueue
+
+        notification_id = job.args[0] if job.args else None
+        row = db.session.get(Notification, notification_id) if notification_id else None
+        pending = row is not None and row.status == PENDING
+        db.session.rollback()  # hold no transaction while talking to Redis
+        if pending and enqueue([notification_id]):
+            log.info("worker %s: notification %s is back in the queue", self.name, notification_id)
+
+    @property
+    def stop_requested(self) -> bool:
+        """A signal asked this worker to stop (rather than it quitting on an error)."""
+        return self.signalled or self._stop_requested
+
+    def teardown(self) -> None:
+        try:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)  # the watchdog bounds how long
+            super().teardown()  # deregisters in Redis, which may be what just went away
+        except RedisError as exc:
+            log.warning("worker teardown without Redis: %s", exc)
+        finally:
+            close_mailers(self.app)
+
+
+def worker_name() -> str:
+    """host.pid.random: readable in `worker.py status`, unique across rebuilds."""
+    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+
+
+def build_worker(
+    app: Flask,
+    queues: list[str] | None = None,
+    name: str | None = None,
+    limits: Limits | None = None,
+    grace: float | None = None,
+    concurrency: int | None = None,
+) -> AppWorker:
+    # A connection of its own: RQ blocks on it for minutes waiting for jobs and sets its
+    # read timeout to match, which must not leak into the app's short-timeout one.
+    connection = connect(app, socket_connect_timeout=app.config["REDIS_CONNECT_TIMEOUT"])
+    return AppWorker(
+        queues or [app.config["RQ_QUEUE"]],
+        connection=connection,
+        serializer=JSONSerializer,
+        app=app,
+        name=name or worker_name(),
+        worker_ttl=WORKER_TTL,
+        limits=limits,
+        grace=app.config["WORKER_SHUTDOWN_GRACE"] if grace is None else grace,
+        concurrency=app.config["WORKER_CONCURRENCY"] if concurrency is None else concurrency,
+    )
