@@ -10,6 +10,7 @@ from __future__ import annotations
 class MoochError(Exception):
     code = "error"
     status = 400
+    retry_after: int | None = None  # seconds; sent as Retry-After when set
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -21,6 +22,10 @@ class MoochError(Exception):
         if self.field:
             body["field"] = self.field
         return body
+
+    def headers(self) -> list[tuple[str, str]]:
+        """HTTP headers the answer must carry, whatever its format."""
+        return [("Retry-After", str(self.retry_after))] if self.retry_after else []
 
 
 class InvalidInput(MoochError):
@@ -71,4 +76,16 @@ class TooMany(MoochError):
 
     def __init__(self, message: str, *, field: str | None = None, retry_after: int = 60) -> None:
         super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
+class Unavailable(MoochError):
+    """Not now, through no fault of the request: the connection to the database was
+    lost under it. Trying again in a few seconds should work."""
+
+    code = "unavailable"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
         self.retry_after = retry_after

@@ -177,8 +177,8 @@ def _inline_style_hashes() -> list[str]:
     """CSP hashes of the `style` attributes the app draws itself: the loan page's
     inline SVG diagram sets its own max-width. Allowing these exact values (and no
     other) keeps style-src free of 'unsafe-inline'."""
-    from app.lending.diagram import state_diagram
     from app.lending.states import LOAN
+    from app.web.diagram import state_diagram
 
     styles = set()
     for state in LOAN.states:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.api import errors
 from app.api.views import api
 from app.extensions import csrf
 
@@ -21,5 +20,4 @@ def init_app(app: Flask) -> None:
     # Bearer tokens, not cookies: no cross-site request can carry one.
     csrf.exempt(api)
     app.register_blueprint(api)
-    errors.init_app(app)
     # Its rate limits are app.throttle's, shared with the web pages.

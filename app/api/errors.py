@@ -2,12 +2,13 @@
 errors the services raise, and HTTP's own (an unknown path, a wrong method, a body
 too large or not JSON, too many attempts, a crash) for any path under /api/.
 
-This is the app's one HTTPException handler: other paths get app.web's HTML pages.
+app.error_handlers sends every error on a path under API_PATHS here; this module
+draws JSON and knows nothing of the HTML pages.
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, request
+from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.api.spec import HTTP_CODES
@@ -38,15 +39,10 @@ def error_response(
 
 
 def service_error(exc: MoochError) -> Response:
-    return error_response(exc.status, exc.code, exc.message, exc.field)
+    return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers())
 
 
 def http_error(exc: HTTPException) -> Response:
-    """JSON under /api/; anywhere else the web's own HTML page."""
-    if not request.path.startswith(API_PATHS):
-        from app.web.errors import http_error_page
-
-        return http_error_page(exc)
     status = exc.code or 500
     if status == 413:
         message = f"The body is larger than {request.max_content_length} bytes."
@@ -57,7 +53,3 @@ def http_error(exc: HTTPException) -> Response:
     # Allow (405) and Retry-After (429) are worth keeping; the HTML's Content-Type is not.
     headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
     return error_response(status, HTTP_CODES.get(status, f"http_{status}"), message, None, headers)
-
-
-def init_app(app: Flask) -> None:
-    app.register_error_handler(HTTPException, http_error)

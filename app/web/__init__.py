@@ -11,7 +11,6 @@ from __future__ import annotations
 from flask import Flask
 
 from app.extensions import login
-from app.web import errors
 from app.web.views import web
 
 
@@ -20,4 +19,3 @@ def init_app(app: Flask) -> None:
     login.login_view = "web.login"
     login.login_message = "Log in to see that page."
     login.login_message_category = "info"
-    errors.init_app(app)

@@ -1,16 +1,17 @@
 """Friendly HTML error pages for every path outside /api/.
 
-The app-wide HTTPException handler lives in app.api.errors and answers JSON under
-/api/; for any other path it calls `http_error_page` here. An unhandled exception
-reaches that same handler as an InternalServerError, so one dispatch point serves
-404, 405, 413, 500 and the rest.
+app.error_handlers, the app's one dispatch point for errors, sends every error on
+a path outside the JSON API here: `http_error_page` for HTTP's own (an unhandled
+exception arrives as an InternalServerError, so it serves 404, 405, 413, 500 and
+the rest), `service_error_page` for a typed error no view turned into a message.
+This module draws HTML and knows nothing of the API.
 """
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, render_template, request
+from flask import Response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -29,6 +30,7 @@ PAGES = {
     413: ("Too much", "What you sent is larger than we accept."),
     429: ("Slow down", "Too many attempts; wait a minute and try again."),
     500: ("Something went wrong", "It is our fault, not yours, and it has been logged."),
+    503: ("Try again in a moment", "We cannot answer just now; reload the page in a moment."),
 }
 
 
@@ -65,21 +67,4 @@ def service_error_page(exc: MoochError) -> Response:
     of all, which must look exactly like a page that does not exist."""
     if exc.status == 404:
         return page(404)
-    return page(exc.status, exc.message)
-
-
-def init_app(app: Flask) -> None:
-    app.register_error_handler(MoochError, _for_web(app))
-
-
-def _for_web(app: Flask):
-    from app.api.errors import API_PATHS, service_error
-
-    def handle(exc: MoochError) -> Response:
-        # The API blueprint registers its own handler; this is only a safety net
-        # for a typed error raised outside any blueprint that has one.
-        if request.path.startswith(API_PATHS):
-            return service_error(exc)
-        return service_error_page(exc)
-
-    return handle
+    return page(exc.status, exc.message, exc.headers())

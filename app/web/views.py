@@ -28,12 +28,12 @@ from app.cursors import make_cursor, read_cursor
 from app.errors import InvalidInput, MoochError
 from app.extensions import db
 from app.lending import service as lending
-from app.lending.diagram import state_diagram
 from app.lending.mail_view import SeenMail, mail_as_seen
 from app.models import Loan, User
 from app.notifications.failures import Failure, explain
 from app.security import safe_next
 from app.web import forms, labels
+from app.web.diagram import state_diagram
 from app.web.errors import CSRF_EXPIRED
 
 web = Blueprint(
@@ -558,7 +558,7 @@ def _loan_page(
             "web/loan.html",
             loan=loan,
             role=loan.role_of(current_user),
-            other=loan.borrower if loan.lender_id == current_user.id else loan.lender,
+            other=loan.other_party(current_user),
             event_forms=event_forms,
             mail=mail,
             undelivered=_undelivered(loan, seen_mail),
@@ -653,7 +653,7 @@ def change_counterparty(loan_id: int):
 
 
 def loan_title(loan: Loan, viewer: User) -> str:
-    if loan.lender_id == viewer.id:
+    if loan.role_of(viewer) == "lender":
         return f"You lend {loan.item} to {loan.shown_name(loan.borrower, viewer)}"
     return f"You borrow {loan.item} from {loan.shown_name(loan.lender, viewer)}"
 

@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from app.lending.diagram import state_diagram
 from app.lending.states import LOAN, STATES
+from app.web.diagram import state_diagram
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -61,7 +61,7 @@ def test_unknown_state_is_refused():
 
 
 def test_drawn_from_whatever_table_it_is_given():
-    from app.lending.diagram import _render
+    from app.web.diagram import _render
     from app.workflow import Workflow, step
 
     toy = Workflow(
