@@ -115,9 +115,7 @@ class RQJobQueue:
         if not ids:
             return {}
         with _unavailable():
-            jobs = Job.fetch_many(
-                [job_id(n) for n in ids], connection=self.connection, serializer=JSONSerializer
-            )
+            jobs = self._fetch([job_id(n) for n in ids])
             with self.connection.pipeline(transaction=False) as pipe:
                 for nid, job in zip(ids, jobs, strict=True):
                     status = job.get_status(refresh=False) if job else None
@@ -140,13 +138,32 @@ class RQJobQueue:
                 found[nid] = "taken"
         return found
 
+    def _fetch(self, job_ids: list[str]) -> list[Job | None]:
+        """The jobs, None for one that is gone or half-gone (RQ can leave a hash with
+        only a late heartbeat in it)."""
+        try:
+            return Job.fetch_many(job_ids, connection=self.connection, serializer=JSONSerializer)
+        except NoSuchJobError:
+            found: list[Job | None] = []
+            for jid in job_ids:
+                try:
+                    found.append(
+                        Job.fetch(jid, connection=self.connection, serializer=JSONSerializer)
+                    )
+                except NoSuchJobError:
+                    found.append(None)
+            return found
+
     def discard(self, ids: Iterable[int]) -> None:
+        """Delete each id's job; one that is gone, half-gone or being finished by a
+        worker right now is skipped (what is left of it is removed), never the round."""
         for nid in ids:
+            jid = job_id(nid)
             try:
-                job = Job.fetch(job_id(nid), connection=self.connection, serializer=JSONSerializer)
-                job.delete()
+                Job.fetch(jid, connection=self.connection, serializer=JSONSerializer).delete()
             except (NoSuchJobError, InvalidJobOperation):
-                continue  # gone already, or a worker just finished it
+                with _unavailable():
+                    self.connection.delete(Job.key_for(jid))
             except RedisError as exc:
                 raise QueueUnavailable(str(exc)) from exc
 
