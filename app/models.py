@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, Text, and_, case, or_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -111,15 +111,50 @@ class Loan(db.Model):
         Index("ix_loans_borrower_id_id_state", "borrower_id", "id", "state"),
     )
 
+    # -- who is who: the one home of "the other party" and "loans of this user" ---
+
+    @classmethod
+    def side(cls, role: str):
+        """The column naming the party who plays `role` ("lender" or "borrower")."""
+        return cls.lender_id if role == "lender" else cls.borrower_id
+
+    @classmethod
+    def of(cls, user: User) -> ColumnElement[bool]:
+        """SQL: `user` is one of the loan's two parties."""
+        return or_(cls.lender_id == user.id, cls.borrower_id == user.id)
+
+    @classmethod
+    def between(cls, user: User, others: list[int]) -> ColumnElement[bool]:
+        """SQL: `user` is one party and one of the ids `others` the other (one arm per
+        side, so that each can use its side's index)."""
+        return or_(
+            and_(cls.lender_id == user.id, cls.borrower_id.in_(others)),
+            and_(cls.borrower_id == user.id, cls.lender_id.in_(others)),
+        )
+
+    @classmethod
+    def other_party_id(cls, user: User) -> ColumnElement[int]:
+        """SQL: the id of the party of the loan who is not `user` (Loan.other_party)."""
+        return case((cls.lender_id == user.id, cls.borrower_id), else_=cls.lender_id)
+
     def role_of(self, user: User) -> str | None:
-        if user.id == self.lender_id:
+        return self.role_of_id(user.id)
+
+    def role_of_id(self, user_id: int | None) -> str | None:
+        if user_id == self.lender_id:
             return "lender"
-        if user.id == self.borrower_id:
+        if user_id == self.borrower_id:
             return "borrower"
         return None
 
     def party(self, role: str) -> User:
         return self.lender if role == "lender" else self.borrower
+
+    def set_party(self, role: str, user: User) -> None:
+        if role == "lender":
+            self.lender = user
+        else:
+            self.borrower = user
 
     def other_party(self, user: User) -> User:
         return self.borrower if user.id == self.lender_id else self.lender

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app import throttle, validation
-from app.accounts import passwords, sessions
+from app.accounts import passwords, sessions, signals
 from app.accounts.states import ACCOUNT
 from app.accounts.tokens import read_token, unused
-from app.errors import Forbidden, InvalidInput, NotAuthenticated
+from app.errors import InvalidInput, NotAuthenticated
 from app.extensions import db
 from app.history import record_step
 from app.models import Loan, User
@@ -276,19 +276,10 @@ def change_name(user: User, name: object) -> User:
 
 
 def start_disconnect(user: User) -> User:
-    from app.lending.states import IN_PROGRESS_STATES
-
+    """Ask to close the account; a subscriber of signals.closing may refuse (lending
+    does while loans are under way)."""
     with atomic():
-        busy = db.session.scalar(
-            select(Loan.id)
-            .where((Loan.lender_id == user.id) | (Loan.borrower_id == user.id))
-            .where(Loan.state.in_(IN_PROGRESS_STATES))
-            .limit(1)
-        )
-        if busy is not None:
-            raise Forbidden(
-                "You still have loans under way: settle them before closing your account."
-            )
+        signals.send(signals.closing, user)
         _fire(user, "start_disconnect", actor=user)
     return user
 
@@ -301,12 +292,11 @@ def abort_disconnect(user: User) -> User:
 
 def disconnect(token: object) -> User:
     """Close the account the signed link names, calling off its open loans and ending
-    its sessions. Its address is free to sign up again, as a new account."""
-    from app.lending.service import call_off_open_loans
-
+    its sessions (signals.closed: lending calls off the loans). Its address is free
+    to sign up again, as a new account."""
     with atomic():
         user = _user_from_token("disconnect", token)
         _fire(user, "disconnect", actor=user)
-        call_off_open_loans(user)
+        signals.send(signals.closed, user)
         sessions.end_all(user)
     return user

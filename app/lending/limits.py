@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import func, or_, select
 
 from app.extensions import db
 from app.models import Loan, Notification, User, utcnow
@@ -48,23 +48,12 @@ def check_loan_rate(actor: User) -> None:
         )
 
 
-def _counterparty(actor: User):
-    return case((Loan.lender_id == actor.id, Loan.borrower_id), else_=Loan.lender_id)
-
-
-def _between(actor: User, others) -> object:
-    return or_(
-        and_(Loan.lender_id == actor.id, Loan.borrower_id.in_(others)),
-        and_(Loan.borrower_id == actor.id, Loan.lender_id.in_(others)),
-    )
-
-
 def new_addresses_today(actor: User) -> dict[int, datetime]:
     """The accounts `actor` named for the first time in the last day (id → when), by
     loans they started, and that never started one with them."""
     since = utcnow() - DAY
     started = (
-        select(_counterparty(actor).label("other"), Loan.created_at)
+        select(Loan.other_party_id(actor).label("other"), Loan.created_at)
         .where(Loan.initiator_id == actor.id, Loan.created_at >= since)
         .subquery()
     )
@@ -77,8 +66,8 @@ def new_addresses_today(actor: User) -> dict[int, datetime]:
         return {}
     known = set(
         db.session.scalars(
-            select(_counterparty(actor))
-            .where(_between(actor, list(named)))
+            select(Loan.other_party_id(actor))
+            .where(Loan.between(actor, list(named)))
             .where(or_(Loan.created_at < since, Loan.initiator_id != actor.id))
             .distinct()
         )
@@ -89,7 +78,7 @@ def new_addresses_today(actor: User) -> dict[int, datetime]:
 def check_new_address(actor: User, other: User | None) -> None:
     """Refuse a loan naming an address new to `actor` once they have named
     INVITES_PER_DAY new ones in the last day."""
-    known = select(Loan.id).where(_between(actor, [other.id])).limit(1) if other else None
+    known = select(Loan.id).where(Loan.between(actor, [other.id])).limit(1) if other else None
     if known is not None and db.session.scalar(known) is not None:
         return  # they have a loan already: not a new address
     limit = current_app.config["INVITES_PER_DAY"]

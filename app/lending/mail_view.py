@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from app.extensions import db
+from app.lending.states import LOAN
 from app.models import Loan, Notification, User
 
 
@@ -39,7 +40,10 @@ def _masked(loan: Loan, viewer: User, row: Notification) -> bool:
 
 
 def _creation_notifier(loan: Loan) -> str:
-    return "loan_requested" if loan.initiator_id == loan.borrower_id else "loan_offered"
+    """The notifier the loan's creation sent the counterparty (the table's create row
+    for whoever started it: a request or an offer)."""
+    [(_, notifier)] = LOAN.creation("create", loan.role_of_id(loan.initiator_id)).notify
+    return notifier
 
 
 def _covering(row: Notification) -> tuple[str, datetime | None]:

@@ -11,18 +11,30 @@ import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import exists, func, select, union
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import flag_modified
 
 from app import throttle, validation
 from app.accounts import service as accounts
+from app.accounts import signals as account_signals
 from app.errors import Conflict, Forbidden, InvalidInput, MoochError, NotFound
 from app.extensions import db
 from app.history import record_step
 from app.lending import limits
-from app.lending.states import LOAN, OPEN_STATES, PARTIES
+from app.lending import states as loan_states
+from app.lending.states import (
+    CREATION_STATES,
+    IN_PROGRESS_STATES,
+    LOAN,
+    OPEN_STATES,
+    PARTIES,
+    other_side,
+    sources,
+)
 from app.models import AuditEvent, Loan, Notification, User, utcnow
 from app.notifications import retry
 from app.notifications.outbox import Skipped
@@ -31,10 +43,12 @@ from app.workflow import Step
 
 log = logging.getLogger(__name__)
 
+# The dashboard's groups of states, read off the table (app.web.views reads them here).
+FINISHED, ACTIONABLE, WAITING = loan_states.FINISHED, loan_states.ACTIONABLE, loan_states.WAITING
+
 # Not an event of the loan's table: it moves nothing, it changes who the request or
 # offer goes to (its audit row and mail are written like an event's).
 READDRESS = "readdress"
-CREATION_STATES = ("requested", "offered")
 
 # Why an invitation was not sent (the later loans wait in the account it signs up to).
 INVITED_TODAY = "invited earlier today"
@@ -61,19 +75,16 @@ def loan_for(user: User, loan_id: object) -> Loan:
     return loan
 
 
+def _check_version(loan: Loan, expected_version: object) -> None:
+    """The one rule for acting on what one saw, for a party's page or client and for
+    the loan clock's due list alike: a loan changed since then is a Conflict."""
+    if expected_version is not None and expected_version != loan.version:
+        raise Conflict("This loan has changed since you loaded it. Reload and try again.")
+
+
 def allowed_events(loan: Loan, user: User) -> list[str]:
     return LOAN.allowed(loan.state, loan.role_of(user))
 
-
-# States no step leaves: the loan needs nobody any more (app.web.labels.FINISHED).
-FINISHED = tuple(s for s in LOAN.states if not any(s in (t.source or ()) for t in LOAN.steps))
-# The states in which each side has an event of its own to fire.
-ACTIONABLE = {role: tuple(s for s in LOAN.states if LOAN.allowed(s, role)) for role in PARTIES}
-# The rest of the open states: each side waits, on the other or on the loan clock.
-WAITING = {
-    role: tuple(s for s in LOAN.states if s not in FINISHED and s not in ACTIONABLE[role])
-    for role in PARTIES
-}
 
 # Which states to list: one set for either side, or a set per side ("lender",
 # "borrower"), where a side left out lists nothing. None lists every state.
@@ -96,8 +107,7 @@ def _by_side(states: States) -> dict[str, Collection[str] | None]:
 
 
 def _side(role: str, user: User, states: Collection[str] | None):
-    column = Loan.lender_id if role == "lender" else Loan.borrower_id
-    condition = column == user.id
+    condition = Loan.side(role) == user.id
     return condition if states is None else condition & Loan.state.in_(list(states))
 
 
@@ -161,9 +171,7 @@ def count_loans(user: User, *, states: States = None) -> int:
 def _recipient(loan: Loan, actor: User | None):
     def resolve(role: str) -> User | None:
         if role == "other":
-            if actor is None:
-                return None
-            return loan.borrower if actor.id == loan.lender_id else loan.lender
+            return None if actor is None else loan.other_party(actor)
         return loan.party(role)
 
     return resolve
@@ -205,7 +213,8 @@ def create_loan(
         loan = Loan(item=what, message=note, due_date=due, state=step.dest, initiator_id=actor.id)
         db.session.add(loan)
         other, notifier_for = _name_counterparty(actor, address, loan)
-        loan.lender, loan.borrower = (actor, other) if role == "lender" else (other, actor)
+        loan.set_party(role, actor)
+        loan.set_party(other_side(role), other)
         _record(step, loan, None, actor, notifier_for=notifier_for)
     return loan
 
@@ -260,8 +269,7 @@ def fire_event(
             raise Forbidden("Only an active account can do that: sign up and confirm your address.")
         if not isinstance(event, str) or not event:
             raise InvalidInput("An event name is required.", field="event")
-        if expected_version is not None and expected_version != loan.version:
-            raise Conflict("This loan has changed since you loaded it. Reload and try again.")
+        _check_version(loan, expected_version)
         step = LOAN.check(loan.state, event, loan.role_of(actor))
         if "due_date" in step.needs:
             loan.due_date = validation.due_date(
@@ -275,6 +283,11 @@ def _fire(loan: Loan, step: Step, actor: User | None, **kw) -> None:
     def after(before: str, now: str) -> None:
         if step.dest:  # before _record, so the loan is written in one UPDATE
             loan.state_changed_at = utcnow()
+        else:
+            # A step that moves nothing (remind) still writes the row, so that its
+            # version is checked and bumped: it conflicts with any other event on the
+            # loan, and of two clocks firing it, one wins.
+            flag_modified(loan, "state")
         if actor is not None and actor.id != loan.initiator_id and loan.role_of(actor):
             loan.counterparty_answered = True
         _record(step, loan, before, actor, **kw)
@@ -288,16 +301,32 @@ def call_off_open_loans(user: User) -> int:
     The table's `cancel` rows say which party may cancel from which state; an account
     closing is not a party's move, so the check is skipped and the mail goes to
     whoever is left. Part of the caller's transaction."""
-    loans = db.session.scalars(
-        select(Loan)
-        .where((Loan.lender_id == user.id) | (Loan.borrower_id == user.id))
-        .where(Loan.state.in_(OPEN_STATES))
-    ).all()
+    loans = db.session.scalars(select(Loan).where(Loan.of(user), Loan.state.in_(OPEN_STATES))).all()
     for loan in loans:
         step = LOAN.step_from(loan.state, "cancel")
         forced = Step(step.event, step.source, step.dest, step.who, (("other", "loan_cancelled"),))
         _fire(loan, forced, user)
     return len(loans)
+
+
+def _refuse_while_loans_under_way(user: User, **_: object) -> None:
+    """An account asking to close (accounts.signals.closing) must settle first."""
+    busy = db.session.scalar(
+        select(Loan.id).where(Loan.of(user), Loan.state.in_(IN_PROGRESS_STATES)).limit(1)
+    )
+    if busy is not None:
+        raise Forbidden("You still have loans under way: settle them before closing your account.")
+
+
+def _call_off_when_closed(user: User, **_: object) -> None:
+    call_off_open_loans(user)
+
+
+# Lending depends on accounts, never the other way round: accounts tells of an account
+# closing, and lending answers here (module-level functions, so the weak references
+# blinker keeps stay alive).
+account_signals.closing.connect(_refuse_while_loans_under_way)
+account_signals.closed.connect(_call_off_when_closed)
 
 
 # -- mail that did not arrive ----------------------------------------------------
@@ -321,8 +350,7 @@ def change_counterparty(
     address = _counterparty_address(actor, counterparty_email)
     with atomic():
         loan = loan_for(actor, loan_id)
-        if expected_version is not None and expected_version != loan.version:
-            raise Conflict("This loan has changed since you loaded it. Reload and try again.")
+        _check_version(loan, expected_version)
         if not can_change_counterparty(loan, actor):
             raise Forbidden(
                 "Only the one who asked or offered can send it to another address, "
@@ -336,10 +364,7 @@ def change_counterparty(
         created = LOAN.creation("create", role)
         step = Step(READDRESS, (loan.state,), None, frozenset((role,)), created.notify)
         other, notifier_for = _name_counterparty(actor, address, loan)
-        if role == "lender":
-            loan.borrower = other
-        else:
-            loan.lender = other
+        loan.set_party(other_side(role), other)
         _record(step, loan, loan.state, actor, notifier_for=notifier_for)
     return loan
 
@@ -364,49 +389,65 @@ def retry_mail(actor: User, loan_id: object, notification_id: object) -> None:
 # -- the loan clock -------------------------------------------------------------
 
 
-def _due_for_clock(now: datetime) -> list[tuple[int, str]]:
-    """(loan id, event) for every timed event due now, found in the database alone,
-    so that a restarted worker or an emptied Redis loses none of them."""
+class Due(NamedTuple):
+    """A timed event the clock found due, and the loan's version when it looked."""
+
+    loan_id: int
+    event: str
+    version: int
+
+
+def _due_for_clock(now: datetime) -> list[Due]:
+    """Every timed event due now, found in the database alone, so that a restarted
+    worker or an emptied Redis loses none of them; each with the version of the loan
+    as found, which firing it requires still to be the loan's."""
     day = now.date()
     expiry = now - timedelta(days=current_app.config["LOAN_EXPIRY_DAYS"])
-    expire = select(Loan.id).where(
-        Loan.state.in_(("requested", "offered")), Loan.state_changed_at <= expiry
-    )
-    overdue = select(Loan.id).where(Loan.state == "lent", Loan.due_date < day)
+    loans = select(Loan.id, Loan.version)
+    expire = loans.where(Loan.state.in_(sources("expire")), Loan.state_changed_at <= expiry)
+    overdue = loans.where(Loan.state.in_(sources("mark_overdue")), Loan.due_date < day)
     reminded = exists().where(AuditEvent.loan_id == Loan.id, AuditEvent.event == "remind")
-    remind = select(Loan.id).where(
-        Loan.state == "lent",
+    remind = loans.where(
+        Loan.state.in_(sources("remind")),
         Loan.due_date >= day,
         Loan.due_date <= day + timedelta(days=1),
         ~reminded,
     )
     found = []
     for event, query in (("expire", expire), ("mark_overdue", overdue), ("remind", remind)):
-        found += [(loan_id, event) for loan_id in db.session.scalars(query.order_by(Loan.id))]
+        found += [
+            Due(row.id, event, row.version) for row in db.session.execute(query.order_by(Loan.id))
+        ]
     db.session.rollback()
     return found
 
 
-def fire_system_event(loan_id: int, event: str) -> Loan:
-    """Fire one of the clock's events (expire, remind, mark_overdue) on a loan."""
+def fire_system_event(loan_id: int, event: str, expected_version: int | None = None) -> Loan:
+    """Fire one of the clock's events (expire, remind, mark_overdue) on a loan, under
+    the parties' rule: Conflict if the loan is no longer at `expected_version` (the
+    version the clock saw), or if another event writes it before this one commits."""
     with atomic():
         loan = db.session.get(Loan, loan_id)
         if loan is None:
             raise NotFound("No such loan.")
+        _check_version(loan, expected_version)
         step = LOAN.check(loan.state, event, "system")
         _fire(loan, step, None)
     return loan
 
 
 def run_clock(now: datetime | None = None) -> dict[str, int]:
-    """Fire every timed event that is due. Idempotent: each event changes the state
-    (or, for `remind`, leaves an audit row) that its query then excludes."""
+    """Fire every timed event that is due, each at most once however many clocks run
+    at the same time: each event writes the loan's row under its version, so of two
+    clocks (or a clock and a party) that saw the same loan, one wins and the other
+    skips it. Idempotent: each event changes the state (or, for `remind`, leaves an
+    audit row) that its query then excludes."""
     fired: dict[str, int] = {}
-    for loan_id, event in _due_for_clock(now or utcnow()):
+    for due in _due_for_clock(now or utcnow()):
         try:
-            fire_system_event(loan_id, event)
-        except MoochError as exc:  # a party moved it first; the next tick looks again
-            log.info("clock: %s on loan %s skipped: %s", event, loan_id, exc.message)
+            fire_system_event(due.loan_id, due.event, due.version)
+        except MoochError as exc:  # a party or another clock moved it first
+            log.info("clock: %s on loan %s skipped: %s", due.event, due.loan_id, exc.message)
             continue
-        fired[event] = fired.get(event, 0) + 1
+        fired[due.event] = fired.get(due.event, 0) + 1
     return fired

@@ -54,7 +54,30 @@ STEPS = (
 
 LOAN = Workflow("loan", STATES, STEPS)
 
+
+def other_side(role: str) -> str:
+    """The party who is not `role`: "lender" for "borrower" and the other way round."""
+    return PARTIES[1 - PARTIES.index(role)]
+
+
+def sources(event: str) -> tuple[str, ...]:
+    """Every state `event` leaves, by the table."""
+    return tuple(s for s in STATES if LOAN.step_from(s, event) is not None)
+
+
+# The groups of states, read off the table so that each rule lives in its rows alone.
+# The states a new loan starts in (a request or an offer, not yet answered).
+CREATION_STATES = tuple(s.dest for s in STEPS if s.source is None)
 # States from which a loan can still be called off (by cancel, or by an account closing).
-OPEN_STATES = ("requested", "offered", "agreed")
-# States in which the item is out of the lender's hands.
-IN_PROGRESS_STATES = ("lent", "overdue", "returned", "disputed")
+OPEN_STATES = sources("cancel")
+# States no step leaves: the loan needs nobody any more (app.web.labels.FINISHED).
+FINISHED = tuple(s for s in STATES if not any(s in (t.source or ()) for t in STEPS))
+# States in which the item is out of the lender's hands: neither open nor finished.
+IN_PROGRESS_STATES = tuple(s for s in STATES if s not in OPEN_STATES and s not in FINISHED)
+# The states in which each side has an event of its own to fire.
+ACTIONABLE = {role: tuple(s for s in STATES if LOAN.allowed(s, role)) for role in PARTIES}
+# The rest of the open states: each side waits, on the other or on the loan clock.
+WAITING = {
+    role: tuple(s for s in STATES if s not in FINISHED and s not in ACTIONABLE[role])
+    for role in PARTIES
+}
