@@ -75,11 +75,11 @@ def work(args: argparse.Namespace) -> int:
     is safe meanwhile: it is in the database."""
     from redis.exceptions import RedisError
 
-    from app import create_app
+    from app import create_worker_app
     from app.worker.clock import Clock
     from app.worker.runner import Limits, build_worker, rss_mb
 
-    app = create_app()
+    app = create_worker_app()
     limits = Limits(max_jobs=args.max_jobs, max_memory_mb=args.max_memory_mb)
     if args.max_memory_mb and rss_mb() > args.max_memory_mb:
         log.error(
@@ -163,10 +163,10 @@ def supervise(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    from app import create_app
+    from app import create_worker_app
     from app.worker.status import status_main
 
-    return status_main(create_app(), as_json=args.json, max_pending_age=args.max_pending_age)
+    return status_main(create_worker_app(), as_json=args.json, max_pending_age=args.max_pending_age)
 
 
 # -- the command line -----------------------------------------------------------------

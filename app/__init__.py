@@ -1,6 +1,7 @@
 """Mooch: lend things to people you know.
 
 create_app(config): configuration first, then extensions, blueprints and commands.
+create_worker_app(config): the part of it a worker process needs, and no more.
 """
 
 from __future__ import annotations
@@ -19,39 +20,17 @@ MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migration
 
 
 def create_app(config: Mapping | None = None) -> Flask:
-    from flask import Flask
+    """The web app: pages, API, admin, health, commands, on top of the core."""
+    from app.extensions import csrf, db, login, migrate
 
-    from app.extensions import csrf, db, login, mail, migrate
-    from config import Config
-
-    app = Flask(__name__, instance_relative_config=True)
-    app.config.from_object(Config())
-    if config:
-        app.config.update(config)
-    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
-        os.makedirs(app.instance_path, exist_ok=True)
-        path = os.path.join(app.instance_path, "mooch.db")
-        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        # An unreachable server must be an error within seconds (the worker, /healthz,
-        # `worker.py status`), not a wait for the kernel's TCP timeout.
-        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-        connect_args = options.setdefault("connect_args", {})
-        connect_args.setdefault("connect_timeout", app.config["DATABASE_CONNECT_TIMEOUT"])
-
-    db.init_app(app)
+    app = _core(config)
     migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
-    mail.init_app(app)
     login.init_app(app)
     csrf.init_app(app)
 
     from app import security
 
     security.init_app(app)  # headers, cookie flags, TRUSTED_PROXIES
-
-    from app import jobqueue
-
-    jobqueue.init_app(app)
 
     from app import models
 
@@ -66,10 +45,6 @@ def create_app(config: Mapping | None = None) -> Flask:
 
         user = sessions.user_for(session.get("sid"), "web")
         return user if user is not None and str(user.id) == user_id else None
-
-    from app.notifications.blueprint import blueprint as notifications_bp
-
-    app.register_blueprint(notifications_bp)
 
     from app import api
 
@@ -102,4 +77,45 @@ def create_app(config: Mapping | None = None) -> Flask:
     from app import cli
 
     cli.init_app(app)
+    return app
+
+
+def create_worker_app(config: Mapping | None = None) -> Flask:
+    """What `python worker.py` runs jobs in: the core (configuration, database, mail,
+    queue, mail templates) without the pages, forms, API, rate limiter or commands."""
+    return _core(config)
+
+
+def _core(config: Mapping | None) -> Flask:
+    from flask import Flask
+
+    from app.extensions import db, mail
+    from config import Config
+
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(Config())
+    if config:
+        app.config.update(config)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        os.makedirs(app.instance_path, exist_ok=True)
+        path = os.path.join(app.instance_path, "mooch.db")
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # An unreachable server must be an error within seconds (the worker, /healthz,
+        # `worker.py status`), not a wait for the kernel's TCP timeout.
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        connect_args = options.setdefault("connect_args", {})
+        connect_args.setdefault("connect_timeout", app.config["DATABASE_CONNECT_TIMEOUT"])
+
+    db.init_app(app)
+    mail.init_app(app)
+
+    from app import jobqueue
+
+    jobqueue.init_app(app)
+
+    from app import models  # noqa: F401  (the mappers, before any query)
+    from app.notifications.blueprint import blueprint as notifications_bp
+
+    app.register_blueprint(notifications_bp)  # the mail templates
     return app

@@ -1,12 +1,16 @@
-"""Extensions, created unbound; create_app binds them."""
+"""Extensions, created unbound; create_app binds them.
+
+`db` and `mail` are what the worker needs. `login`, `csrf` and `migrate` belong to
+the web app (and the `flask db` commands): they are made on first use (PEP 562), so
+that a worker process never imports Flask-Login, Flask-WTF or Alembic.
+"""
 
 from __future__ import annotations
 
-from flask_login import LoginManager
+from typing import Any
+
 from flask_mail import Mail
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -26,10 +30,26 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 mail = Mail()
-login = LoginManager()
-csrf = CSRFProtect()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "login":
+        from flask_login import LoginManager
+
+        made: Any = LoginManager()
+    elif name == "csrf":
+        from flask_wtf import CSRFProtect
+
+        made = CSRFProtect()
+    elif name == "migrate":
+        from flask_migrate import Migrate
+
+        made = Migrate()
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = made
+    return made
 
 
 @event.listens_for(Engine, "connect")

@@ -25,8 +25,6 @@ import logging
 import time
 
 from flask import Flask, current_app, g, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter, RateLimiter
@@ -56,16 +54,24 @@ REDIS_RETRY_SECONDS = 5.0
 
 
 def init_app(app: Flask) -> None:
+    # Here, not at the top: the worker imports this module (a loan's "try again" is
+    # throttled in lending) and never serves a request.
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
     from app.api.views import api
     from app.jobqueue import redis_connection
     from app.web.views import web
 
+    in_memory = app.config.get("JOB_QUEUE") == "memory"  # the fast tests: no Redis
     limiter = Limiter(
         key_func=get_remote_address,
         app=app,
-        storage_uri=app.config["REDIS_URL"],
+        storage_uri="memory://" if in_memory else app.config["REDIS_URL"],
         # The queue's own connection pool, with its connect and read timeouts.
-        storage_options={"connection_pool": redis_connection(app).connection_pool},
+        storage_options={}
+        if in_memory
+        else {"connection_pool": redis_connection(app).connection_pool},
         strategy="fixed-window",
         headers_enabled=True,
         swallow_errors=True,

@@ -17,9 +17,9 @@ _process_app: Flask | None = None
 def _app() -> Flask:
     global _process_app
     if _process_app is None:
-        from app import create_app
+        from app import create_worker_app
 
-        _process_app = create_app()
+        _process_app = create_worker_app()
     return _process_app
 
 
