@@ -127,9 +127,18 @@ def database_url(database_template, tmp_path) -> str:
 
 
 @pytest.fixture
-def settings(database_url, redis_url, mail_server) -> dict:
-    """The app's configuration for one test; a test may change it before `app`."""
+def settings(database_url, mail_server, request) -> dict:
+    """The app's configuration for one test; a test may change it before `app`. A test
+    module that sets JOB_QUEUE = "memory" runs on the queue's in-memory twin (and
+    in-memory rate limits): no Redis is talked to, and its address is one where
+    nothing listens, so that any use of Redis fails loudly."""
+    job_queue = getattr(request.module, "JOB_QUEUE", "rq")
+    if job_queue == "rq":
+        redis_url = request.getfixturevalue("redis_url")
+    else:
+        redis_url = "redis://127.0.0.1:1/0"
     return {
+        "JOB_QUEUE": job_queue,
         "TESTING": True,
         "SECRET_KEY": "test-secret",
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -146,8 +155,11 @@ def settings(database_url, redis_url, mail_server) -> dict:
 
 
 @pytest.fixture
-def app(settings, redis):
+def app(settings, request):
     from app import create_app
+
+    if settings["JOB_QUEUE"] == "rq":
+        request.getfixturevalue("redis")  # an empty Redis database
     from app.extensions import db
     from app.notifications.mailer import close_mailers
 
@@ -166,12 +178,12 @@ def make(app) -> Factory:
 
 
 @pytest.fixture
-def enqueued(app, redis) -> Enqueued:
-    return Enqueued(app, redis)
+def enqueued(app) -> Enqueued:
+    return Enqueued(app)
 
 
 @pytest.fixture
-def delivered(app, redis, mail_server) -> Delivered:
+def delivered(app, mail_server) -> Delivered:
     return Delivered(app, mail_server)
 
 

@@ -8,13 +8,12 @@ from datetime import date
 from email.message import EmailMessage
 
 from flask import Flask
-from redis import Redis
 from rq import Queue
-from rq.serializers import JSONSerializer
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from app.extensions import db
+from app.jobqueue import MemoryJobQueue, job_queue
 from app.models import Loan, Notification, User
 from devtools.mailcatcher import MailCatcher
 
@@ -100,11 +99,16 @@ def notifications() -> list[Notification]:
 
 
 class Enqueued:
-    """What an action queued: outbox rows and RQ jobs, none of them run."""
+    """What an action queued: outbox rows and the queue's jobs, none of them run. On
+    the in-memory queue (a test module's JOB_QUEUE = "memory"), `jobs()` is RQ-only."""
 
-    def __init__(self, app: Flask, redis: Redis) -> None:
+    def __init__(self, app: Flask) -> None:
         self.app = app
-        self.queue = Queue(app.config["RQ_QUEUE"], connection=redis, serializer=JSONSerializer)
+        self.job_queue = job_queue(app)
+
+    @property
+    def queue(self) -> Queue:
+        return self.job_queue.queue
 
     def notifications(self) -> list[Notification]:
         return notifications()
@@ -115,6 +119,9 @@ class Enqueued:
 
     def jobs(self) -> list:
         return self.queue.get_jobs()
+
+    def job_ids(self) -> list[str]:
+        return [jid for jid, _ in self.job_queue.snapshot(head=1000).queued]
 
     def job_args(self) -> list[tuple[str, tuple]]:
         return [(job.func_name, tuple(job.args)) for job in self.jobs()]
@@ -129,18 +136,23 @@ class Delivered:
         self.server = server
 
     def run(self) -> list[EmailMessage]:
+        from app.notifications.jobs import deliver_notification
         from app.worker.runner import build_worker
 
         db.session.rollback()  # no transaction of the test's may hold a lock meanwhile
         before = len(self.server.messages)
-        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            # One send at a time: the tests read mail in the order it was committed.
-            # Concurrent sends are tested with real worker processes.
-            build_worker(self.app, concurrency=1).work(burst=True, logging_level="WARNING")
-        finally:
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
+        queue = job_queue(self.app)
+        if isinstance(queue, MemoryJobQueue):
+            queue.run_all(deliver_notification)
+        else:
+            handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                # One send at a time: the tests read mail in the order it was committed.
+                # Concurrent sends are tested with real worker processes.
+                build_worker(self.app, concurrency=1).work(burst=True, logging_level="WARNING")
+            finally:
+                for sig, handler in handlers.items():
+                    signal.signal(sig, handler)
         db.session.expire_all()
         return self.server.messages[before:]
 

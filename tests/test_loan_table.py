@@ -18,6 +18,9 @@ from app.lending import service as lending
 from app.lending.states import LOAN, STATES
 from app.models import AuditEvent, Loan, utcnow
 
+# The service and its table: the queue's in-memory twin is enough (tests/conftest.py).
+JOB_QUEUE = "memory"
+
 BOTH = ("lender", "borrower")
 
 # event, from, to, who may fire it, {recipient: notifier}  (docs/architecture.md, "The loan")
@@ -124,7 +127,7 @@ def test_allowed(case, make, enqueued):
     assert sorted(enqueued.mail()) == expected
     rows = enqueued.notifications()
     assert {n.audit_event_id for n in rows} == {audit.id}
-    assert sorted(job.id for job in enqueued.jobs()) == sorted(job_id(n.id) for n in rows)
+    assert sorted(enqueued.job_ids()) == sorted(job_id(n.id) for n in rows)
 
 
 @pytest.mark.parametrize("case", REFUSED_ACTOR, ids=[_case_id(c) for c in REFUSED_ACTOR])
@@ -138,7 +141,7 @@ def test_refused_for_the_wrong_party(case, make, enqueued):
     db.session.expire_all()
     assert db.session.get(Loan, loan.id).state == source
     assert _counts(loan.id) == 0
-    assert enqueued.notifications() == [] and enqueued.jobs() == []
+    assert enqueued.notifications() == [] and enqueued.job_ids() == []
 
 
 @pytest.mark.parametrize("event", EVENTS)
@@ -165,7 +168,7 @@ def test_refused_in_the_wrong_state(event, state, make, enqueued):
     db.session.expire_all()
     assert db.session.get(Loan, loan.id).state == state
     assert _counts(loan.id) == 0
-    assert enqueued.notifications() == [] and enqueued.jobs() == []
+    assert enqueued.notifications() == [] and enqueued.job_ids() == []
 
 
 @pytest.mark.parametrize(("role", "state", "notify"), CREATION)

@@ -16,6 +16,9 @@ from app.lending import service as lending
 from app.models import AuditEvent, Loan, User, utcnow
 from tests.support import action_link, html_of, text_of
 
+# The service and its table: the queue's in-memory twin is enough (tests/conftest.py).
+JOB_QUEUE = "memory"
+
 
 def tomorrow(days: int = 1):
     return utcnow().date() + timedelta(days=days)
@@ -146,7 +149,7 @@ def test_create_loan_bad_input(kwargs, field, make, enqueued):
         lending.create_loan(me, **args)
     assert bad.value.field == field and bad.value.message
     assert db.session.scalars(select(Loan)).all() == []
-    assert enqueued.notifications() == [] and enqueued.jobs() == []
+    assert enqueued.notifications() == [] and enqueued.job_ids() == []
 
 
 def test_cannot_lend_to_yourself(make, enqueued):
