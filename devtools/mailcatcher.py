@@ -46,6 +46,7 @@ class Caught:
     envelope_to: list[str]
     message: EmailMessage
     raw: bytes
+    received_at: float = 0.0  # time.time() when the server accepted it
 
 
 class _BoundController(Controller):
@@ -288,6 +289,7 @@ class MailCatcher:
             envelope_to=list(envelope.rcpt_tos),
             message=message,
             raw=raw,
+            received_at=time.time(),
         )
         with self._cond:
             if self.maildir is not None:

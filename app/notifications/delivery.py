@@ -23,6 +23,7 @@ from app.models import AuditEvent, Loan, Notification, utcnow
 from app.notifications import outbox
 from app.notifications.compose import compose
 from app.notifications.mailer import SendAborted, mailer_for
+from app.notifications.pace import pace_for
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,9 @@ def deliver(notification_id: int) -> str:
         except Exception as exc:  # a template or data bug: retrying will not fix it
             raise PermanentFailure(f"could not build the message: {exc!r}") from exc
         db.session.rollback()  # end the read transaction before talking to SMTP
-        mailer_for().send(message)
+        mailer = mailer_for()
+        pace_for(current_app._get_current_object()).wait(mailer.aborting)  # MAIL_RATE_LIMIT
+        mailer.send(message)
     except SendAborted as exc:
         db.session.rollback()
         _give_back(notification_id)

@@ -271,6 +271,11 @@ class Mailer:
     def aborted(self) -> bool:
         return self._aborted.is_set()
 
+    @property
+    def aborting(self) -> threading.Event:
+        """Set once the sends of this process are being aborted (for waits before one)."""
+        return self._aborted
+
     def abort(self) -> None:
         """From another thread: fail the send in progress now (its socket is shut down
         under it) and every later one. Without the lock, which the send holds; call it
