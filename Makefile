@@ -38,11 +38,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix --exit-zero . && $(BIN)/ruff format .
 
+# One table, every row beside its baseline (test-artifacts/bench.json holds the figures);
+# QUICK=1 measures fewer mails and requests.
 bench: $(STAMP)
-	$(BIN)/python -m bench.login
-	$(BIN)/python -m bench.listing
-	$(BIN)/python -m bench.production
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

@@ -19,6 +19,7 @@ limit), and the old dashboard, which listed every one of them on one page.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -81,6 +82,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=5,
         help="calls per baseline case per run (5): each takes seconds",
     )
+    parser.add_argument("--json", metavar="PATH", help="also write the figures here")
     parser.add_argument(
         "--postgres",
         nargs="?",
@@ -254,6 +256,10 @@ def seed(app: Flask, loans: int, others: int, rng: random.Random) -> int:
     return mira
 
 
+# Every row's figures, for --json.
+FIGURES: list[dict] = []
+
+
 # -- measuring ------------------------------------------------------------------------
 
 
@@ -367,6 +373,17 @@ def row(database: str, new: Case, old: Case) -> tuple[str, ...]:
     def ms(values: list[float], pick: Callable) -> str:
         return f"{pick(values):.1f}"
 
+    FIGURES.append(
+        {
+            "case": new.label,
+            "database": database,
+            "p50_ms": {
+                name: {"min": min(c.p50s), "median": statistics.median(c.p50s), "max": max(c.p50s)}
+                for name, c in (("new", new), ("old", old))
+            },
+            "kib": {"new": new.size / 1024, "old": old.size / 1024},
+        }
+    )
     return (
         new.label,
         database,
@@ -447,6 +464,10 @@ def main(argv: list[str] | None = None) -> int:
         "the user's loans in one JSON response (for both API rows), or on one dashboard "
         "page (for both dashboard rows)."
     )
+    if args.json:
+        settings = {k: getattr(args, k) for k in ("loans", "others", "runs", "calls")}
+        settings["baseline_calls"] = args.baseline_calls
+        Path(args.json).write_text(json.dumps({**settings, "rows": FIGURES}, indent=2))
     return 0
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
 import tempfile
 import time
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.login", description=__doc__)
     parser.add_argument("--runs", type=int, default=5, help="runs (5)")
     parser.add_argument("--calls", type=int, default=10, help="calls per case per run (10)")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -103,6 +105,20 @@ def main(argv: list[str] | None = None) -> None:
         f"over {args.runs} runs (ms; old = before the dummy hash)"
     )
     print(text_table(("address", "min", "old", "median", "old", "max", "old"), rows))
+    if args.json:
+        figures = {
+            "runs": args.runs,
+            "calls": args.calls,
+            "p50_ms": {
+                case: {
+                    name: {"min": min(v), "median": statistics.median(v), "max": max(v)}
+                    for name in ("new", "old")
+                    for v in [results[(case, name)]]
+                }
+                for case in CASES
+            },
+        }
+        Path(args.json).write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

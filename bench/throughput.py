@@ -10,6 +10,7 @@ it must have delivered exactly N messages carrying the N expected Message-IDs.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -60,14 +61,39 @@ class CountingCatcher(MailCatcher):
     MailCatcher parses every message into an EmailMessage, about 4 ms of CPU each on
     a small machine, in the bench process, on the cores the worker needs. The check
     needs only the raw bytes; `caught` and `clear()` work as before, `messages` not.
+
+
+    With `delay` (seconds, changeable between runs) it answers each DATA that much
+    later, the way a slow real server does: concurrent connections wait concurrently.
+    `arrived_at` holds, for each caught message in order, the time.monotonic() at
+    which it was accepted (monotonic is system-wide: comparable across processes).
     """
 
+    delay: float = 0.0
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._arrived_at: list[float] = []
+
     async def _handle_data(self, server, envelope) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         raw = envelope.original_content or b""
         caught = Caught(envelope.mail_from or "", list(envelope.rcpt_tos), None, raw)
         with self._cond:
             self._caught.append(caught)
+            self._arrived_at.append(time.monotonic())
         return "250 2.0.0 OK: counted"
+
+    @property
+    def arrived_at(self) -> list[float]:
+        with self._cond:
+            return list(self._arrived_at)
+
+    def clear(self) -> None:
+        with self._cond:
+            self._caught.clear()
+            self._arrived_at.clear()
 
 
 @dataclass
@@ -118,6 +144,10 @@ class Bench:
             # relay finds nothing to do (every row has its job, and is young).
             WORKER_TICK_SECONDS="86400",
             NOTIFICATION_RELAY_GRACE="86400",
+            # The seeding starts thousands of loans from 50 people at once; the caps
+            # against spam (app.lending.limits) have nothing to do with delivery.
+            LOANS_PER_HOUR="1000000",
+            INVITES_PER_DAY="1000000",
         )
         self.app = create_app()
         self._ctx = self.app.app_context()
