@@ -1,5 +1,5 @@
-"""Delivering one notification: claim the row and build its message (one transaction,
-committed), send, then record.
+"""Delivering one notification: read the row and build its message, claim the row
+(committed at once), send, then record.
 
 No database transaction is open while SMTP is being talked to. The claim is a
 conditional UPDATE, so of several workers holding jobs for the same row exactly one
@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
@@ -64,7 +65,8 @@ def backoff(attempts: int) -> float:
 
 def _claim(notification_id: int) -> bool:
     """The conditional UPDATE that makes this worker the row's only sender, for a
-    lease. Not committed here: deliver reads the row in the same transaction."""
+    lease; committed at once, so the write lock (SQLite's is the whole database) is
+    held for one statement, never while Python renders a message."""
     now = utcnow()
     lease = timedelta(seconds=current_app.config["NOTIFICATION_CLAIM_SECONDS"])
     result = db.session.execute(
@@ -72,32 +74,64 @@ def _claim(notification_id: int) -> bool:
         .where(Notification.id == notification_id, outbox.due(now))
         .values(not_before=now + lease, attempts=Notification.attempts + 1)
     )
+    db.session.commit()
     return result.rowcount == 1
 
 
+# Recording the outcome must outlast a busy database: a `sent` that is never written
+# leaves the row leased, and the relay would send it again once the lease runs out.
+FINISH_TRIES = 6
+FINISH_FIRST_WAIT = 0.25
+
+
 def _finish(notification_id: int, **values) -> None:
-    db.session.execute(
-        update(Notification).where(Notification.id == notification_id).values(**values)
-    )
-    db.session.commit()
+    wait = FINISH_FIRST_WAIT
+    for attempt in range(1, FINISH_TRIES + 1):
+        try:
+            db.session.execute(
+                update(Notification).where(Notification.id == notification_id).values(**values)
+            )
+            db.session.commit()
+            return
+        except OperationalError as exc:
+            db.session.rollback()
+            if attempt == FINISH_TRIES:
+                raise
+            log.warning(
+                "notification %s: could not record its outcome (%s); again in %.2fs",
+                notification_id,
+                exc.orig,
+                wait,
+            )
+            time.sleep(wait)
+            wait *= 2
 
 
 def deliver(notification_id: int) -> str:
     """Deliver one notification; returns what happened (for logs and job results)."""
-    if not _claim(notification_id):
+    started = time.monotonic()
+    # Read and build first, in a read transaction (no lock), then claim: a row that
+    # is not due (sent, or another worker's) costs a read and no write.
+    notification = db.session.get(Notification, notification_id, options=EVERYTHING_MAIL_SHOWS)
+    if notification is None or not outbox.is_due(
+        notification.status, notification.not_before, utcnow()
+    ):
         db.session.rollback()
         return "skipped"
-    started = time.monotonic()
-    # One transaction claims, reads and builds: two round trips fewer than three.
-    notification = db.session.get(Notification, notification_id, options=EVERYTHING_MAIL_SHOWS)
     label = (notification.notifier, notification.recipient_email.rsplit("@", 1)[-1])
     try:
-        try:
-            message = compose(notification)
-        except Exception as exc:  # a template or data bug: retrying will not fix it
-            raise PermanentFailure(f"could not build the message: {exc!r}") from exc
-        finally:
-            db.session.commit()  # the claim; no transaction is open while SMTP is talked to
+        message = compose(notification)
+        building_failed = None
+    except Exception as exc:  # a template or data bug: retrying will not fix it
+        message, building_failed = None, exc
+    db.session.rollback()  # end the read before the claim's write
+    if not _claim(notification_id):
+        return "skipped"
+    try:
+        if building_failed is not None:
+            raise PermanentFailure(
+                f"could not build the message: {building_failed!r}"
+            ) from building_failed
         mailer = mailer_for()
         pace_for(current_app._get_current_object()).wait(mailer.aborting)  # MAIL_RATE_LIMIT
         mailer.send(message)

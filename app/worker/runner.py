@@ -14,7 +14,9 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +27,9 @@ from flask import Flask
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.exceptions import DequeueTimeout, InvalidJobOperation, StopRequested
+from rq.executions import Execution, ExecutionRegistry
+from rq.job import JobStatus
+from rq.results import Result
 from rq.serializers import JSONSerializer
 from rq.timeouts import BaseDeathPenalty
 from rq.utils import now
@@ -47,6 +52,7 @@ ABORT_EVERY = 0.2
 # How long the main thread waits for a job at a time, so that it notices a limit
 # reached by a sending thread.
 DEQUEUE_WAIT = 5
+SUSPENSION_CHECK_EVERY = 5.0
 
 
 def rss_mb() -> float:
@@ -132,6 +138,7 @@ class AppWorker(SimpleWorker):
         self._waiting_for_job = False
         self._pool: ThreadPoolExecutor | None = None
         self._beating = threading.Event()
+        self._suspension_checked = 0.0
         super().__init__(*args, **kwargs)
         self.log_result_lifespan = False
 
@@ -146,8 +153,6 @@ class AppWorker(SimpleWorker):
         while not self._slots.acquire(timeout=0.5):
             if self._stop_requested:
                 raise StopRequested()
-        if self._in_flight == 0 and self.get_state() != WorkerStatus.IDLE:
-            self._set_idle()
         self._waiting_for_job = True
         try:
             if self._stop_requested or not self.limits.may_take():
@@ -167,33 +172,66 @@ class AppWorker(SimpleWorker):
         return result
 
     def _dequeue(self, wait):
+        def take(timeout):
+            return self.queue_class.dequeue_any(
+                self._ordered_queues,
+                timeout,
+                connection=self.connection,
+                job_class=self.job_class,
+                serializer=self.serializer,
+                death_penalty_class=self.death_penalty_class,
+            )
+
+        # A job at once if there is one; the worker is "idle" in Redis only when it
+        # is about to wait with nothing in hand (one write per lull, not two per job).
+        result = take(None)
+        if result is not None or wait is None:
+            return result
+        if self._in_flight == 0:
+            self._set_idle()
         while True:
             try:
-                return self.queue_class.dequeue_any(
-                    self._ordered_queues,
-                    wait,
-                    connection=self.connection,
-                    job_class=self.job_class,
-                    serializer=self.serializer,
-                    death_penalty_class=self.death_penalty_class,
-                )
+                return take(wait)
             except DequeueTimeout:
                 self.heartbeat()
                 if self._stop_requested:
                     raise StopRequested() from None
 
     def execute_job(self, job, queue) -> None:
+        # The main thread marks the job started (one round trip) before a thread takes
+        # it, so that it is never "queued" outside the queue while a thread spins up:
+        # the relay would count such a job as a dead worker's.
+        try:
+            execution = self._take(job, queue)
+        except BaseException:
+            self._slots.release()
+            raise
         with self._count_lock:
             self._in_flight += 1
             self._idle.clear()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="mooch-send")
-        self._pool.submit(self._execute, job, queue)
+        self._pool.submit(self._execute, job, queue, execution)
 
-    def _execute(self, job, queue) -> None:
+    def _take(self, job, queue) -> Execution:
+        """RQ's prepare_execution and prepare_job_execution, in one pipeline."""
+        with self.connection.pipeline() as pipe:
+            ttl = self.get_heartbeat_ttl(job)
+            execution = Execution.create(job, ttl, pipeline=pipe, worker_name=self.name)
+            self.executions[execution.id] = execution
+            if self.get_state() != WorkerStatus.BUSY:
+                self.set_state(WorkerStatus.BUSY, pipeline=pipe)
+            job.heartbeat(now(), ttl, pipeline=pipe)
+            job.prepare_for_execution(self.name, pipeline=pipe)
+            pipe.persist(job.key)
+            if len(self.queues) == 1:
+                pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+            pipe.execute()
+        return execution
+
+    def _execute(self, job, queue, execution) -> None:
         try:
             with self.app.app_context():
-                execution = self.prepare_execution(job)
                 self.perform_job(job, queue, execution)
                 if self.giving_back.is_set():
                     self._requeue(job)
@@ -212,12 +250,67 @@ class AppWorker(SimpleWorker):
                 self._in_flight -= 1
                 if self._in_flight == 0:
                     self._idle.set()
-                    self._set_idle()
+                    if self._waiting_for_job:  # the last send of a lull
+                        self._set_idle()
             self._slots.release()
 
+    # -- RQ's per-job bookkeeping, trimmed for our jobs ------------------------------
+    # One job per notification, no dependents, no result kept (result_ttl 0): what RQ
+    # does around a job in about 25 round trips takes four here (take, fetch, prepare,
+    # finish). Anything else falls back to RQ's own code.
+
+    def perform_job(self, job, queue, execution) -> bool:
+        """RQ's perform_job without its preparation (done by `_take`) and without a
+        death penalty (signals belong to the main thread)."""
+        try:
+            job.started_at = now()
+            return_value = job.perform()
+            self._finalize_success(job, queue, execution, return_value)
+        except:  # noqa: E722 - RQ's own contract: every failure is recorded
+            self._finalize_failure(job, queue, execution, sys.exc_info())
+            return False
+        return True
+
+    def _lean(self, job) -> bool:
+        return job.get_result_ttl(self.default_result_ttl) == 0 and not job.repeats_left
+
+    def handle_execution_ended(self, job, queue, heartbeat_ttl) -> None:
+        if self._lean(job) and job.get_status(refresh=False) != JobStatus.FAILED:
+            job.ended_at = now()  # the job is deleted next: no heartbeat to write
+            return
+        super().handle_execution_ended(job, queue, heartbeat_ttl)
+
+    def handle_job_success(self, job, queue, started_job_registry, execution) -> None:
+        if not self._lean(job):  # our jobs have no dependents: nothing to watch
+            super().handle_job_success(job, queue, started_job_registry, execution)
+            return
+        # What job.cleanup(0) deletes, without first reading back the job's status and
+        # its executions: this worker holds the one execution, and knows the status.
+        with self.connection.pipeline() as pipe:
+            self.increment_successful_job_count(pipeline=pipe)
+            self.increment_total_working_time(job.ended_at - job.started_at, pipe)
+            self.cleanup_execution(job, pipeline=pipe, execution=execution)
+            pipe.delete(
+                job.key,
+                job.dependents_key,
+                job.dependencies_key,
+                Result.get_key(job.id),
+                ExecutionRegistry(job_id=job.id, connection=self.connection).key,
+            )
+            job._status = JobStatus.FINISHED
+            pipe.execute()
+
+    def check_for_suspension(self, burst: bool) -> None:
+        # `rq suspend` is honoured within SUSPENSION_CHECK_EVERY, not at every job.
+        if time.monotonic() - self._suspension_checked < SUSPENSION_CHECK_EVERY:
+            return
+        self._suspension_checked = time.monotonic()
+        super().check_for_suspension(burst)
+
     def _set_idle(self) -> None:
-        with contextlib.suppress(RedisError):
-            self.set_state(WorkerStatus.IDLE)
+        if self.get_state() != WorkerStatus.IDLE:
+            with contextlib.suppress(RedisError):
+                self.set_state(WorkerStatus.IDLE)
 
     def heartbeat(self, timeout=None, pipeline=None):
         if (
