@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import text_table
+from bench import log, text_table
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -49,10 +49,6 @@ def revision() -> str:
         return subprocess.run(git, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def run_part(name: str, quick: bool) -> tuple[dict, float]:

@@ -36,6 +36,7 @@ from werkzeug.security import generate_password_hash
 from app import create_app
 from app.extensions import db
 from app.models import Loan, User
+from bench import emit, log
 from bench.throughput import ROOT, CountingCatcher
 from devtools.redis_server import RedisServer
 from tests.processes import free_port
@@ -210,17 +211,7 @@ def measure(args: argparse.Namespace, log) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    figures = measure(args, log)
-    text = json.dumps(figures, indent=2)
-    if args.json:
-        Path(args.json).write_text(text)
-    else:
-        print(text)
-    return 0
+    return emit(measure(args, log), args.json)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from app.extensions import db
 from app.models import Notification
 from app.notifications.compose import message_id
 from app.notifications.outbox import enqueue
+from bench import emit, log
 from bench.throughput import MESSAGE_ID, ROOT, Bench
 
 MIB = 1024 * 1024
@@ -428,17 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer mails")
     parser.add_argument("--json", metavar="PATH", help="write the figures here")
     args = parser.parse_args(argv)
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    figures = run(plan(args.quick), log)
-    text = json.dumps(figures, indent=2)
-    if args.json:
-        Path(args.json).write_text(text)
-    else:
-        print(text)
-    return 0
+    return emit(run(plan(args.quick), log), args.json)
 
 
 if __name__ == "__main__":
