@@ -100,6 +100,12 @@ def _core(config: Mapping | None) -> Flask:
         os.makedirs(app.instance_path, exist_ok=True)
         path = os.path.join(app.instance_path, "mooch.db")
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A file on this machine does not drop connections: no ping per checkout.
+        options = app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(
+            app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
+        )
+        options["pool_pre_ping"] = False
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         # An unreachable server must be an error within seconds (the worker, /healthz,
         # `worker.py status`), not a wait for the kernel's TCP timeout.

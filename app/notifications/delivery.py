@@ -63,19 +63,28 @@ def backoff(attempts: int) -> float:
     )
 
 
+def _write(statement) -> int:
+    """One UPDATE in autocommit: its lock is held inside the database's own step, never
+    across Python code (with many sending threads, a lock held while the GIL goes to
+    another thread is what stalls everyone). Returns the rows changed."""
+    with db.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection.execute(statement).rowcount
+
+
 def _claim(notification_id: int) -> bool:
     """The conditional UPDATE that makes this worker the row's only sender, for a
-    lease; committed at once, so the write lock (SQLite's is the whole database) is
-    held for one statement, never while Python renders a message."""
+    lease, committed as it runs."""
     now = utcnow()
     lease = timedelta(seconds=current_app.config["NOTIFICATION_CLAIM_SECONDS"])
-    result = db.session.execute(
-        update(Notification)
-        .where(Notification.id == notification_id, outbox.due(now))
-        .values(not_before=now + lease, attempts=Notification.attempts + 1)
+    return (
+        _write(
+            update(Notification)
+            .where(Notification.id == notification_id, outbox.due(now))
+            .values(not_before=now + lease, attempts=Notification.attempts + 1)
+        )
+        == 1
     )
-    db.session.commit()
-    return result.rowcount == 1
 
 
 # Recording the outcome must outlast a busy database: a `sent` that is never written
@@ -88,13 +97,9 @@ def _finish(notification_id: int, **values) -> None:
     wait = FINISH_FIRST_WAIT
     for attempt in range(1, FINISH_TRIES + 1):
         try:
-            db.session.execute(
-                update(Notification).where(Notification.id == notification_id).values(**values)
-            )
-            db.session.commit()
+            _write(update(Notification).where(Notification.id == notification_id).values(**values))
             return
         except OperationalError as exc:
-            db.session.rollback()
             if attempt == FINISH_TRIES:
                 raise
             log.warning(
@@ -157,14 +162,12 @@ def _give_back(notification_id: int) -> None:
 
 
 def _failed(notification_id: int, exc: BaseException) -> str:
-    notification = db.session.get(Notification, notification_id)
+    attempts = db.session.get(Notification, notification_id).attempts
+    db.session.rollback()
     error = f"{type(exc).__name__}: {exc}"[:2000]
     kind = classify(exc)
-    if (
-        kind == "temporary"
-        and notification.attempts < current_app.config["NOTIFICATION_MAX_ATTEMPTS"]
-    ):
-        retry_at = utcnow() + timedelta(seconds=backoff(notification.attempts))
+    if kind == "temporary" and attempts < current_app.config["NOTIFICATION_MAX_ATTEMPTS"]:
+        retry_at = utcnow() + timedelta(seconds=backoff(attempts))
         _finish(notification_id, not_before=retry_at, last_error=error)
         return "retry"
     _finish(notification_id, status=outbox.FAILED, not_before=None, last_error=error)
