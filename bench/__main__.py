@@ -8,6 +8,7 @@ measures fewer mails and requests, and says so. The parts:
 
   events    P1           bench.events (gunicorn, bench.event_wsgi)
   pipeline  P2 to P5     bench.pipeline (worker.py, rq, the mail sink)
+  cpu       P6           bench.cpu (CPU per mail: ours, the whole worker, RQ's own)
   login     L1           bench.login (issue 9)
   listing   L2, L3       bench.listing (issue 9)
 """
@@ -34,6 +35,7 @@ PARTS = {
         ["--rounds", "3", "--blocks", "8"],
     ),
     "pipeline": ([], ["--quick"]),
+    "cpu": (["--mails", "1000", "--runs", "5"], ["--mails", "300", "--runs", "2"]),
     "login": (["--runs", "5", "--calls", "10"], ["--runs", "3", "--calls", "4"]),
     "listing": (
         [],
@@ -172,6 +174,20 @@ def rows_pipeline(p: dict) -> tuple[list[tuple[str, ...]], list[str]]:
     return rows, notes
 
 
+def rows_cpu(c: dict) -> tuple[list[tuple[str, ...]], str]:
+    ours, whole, rq = c["ours_ms"], c["worker_ms"], c["rq_noop_ms"]
+    return [
+        ("P6", "CPU per mail, ours: deliver() (read, build, claim, SMTP, record)",
+         spread(ours, 2, " ms"),
+         f"the whole worker {spread(whole, 2, ' ms')}; RQ's own, no-op jobs "
+         f"{spread(rq, 2, ' ms')}",
+         "≤ 2 ms", verdict(ours["median"] <= 2)),
+    ], (
+        f"P6: process CPU time / mails, {c['runs']} runs of {c['mails']} mails, the sink in "
+        "another process; the worker at --concurrency 1."
+    )  # fmt: skip
+
+
 def rows_login(lg: dict) -> tuple[list[tuple[str, ...]], str]:
     p = lg["p50_ms"]
     kinds = list(p)
@@ -231,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         r, n = rows_pipeline(figures["pipeline"])
         rows += r
         notes += n
+    if "cpu" in figures:
+        r, n = rows_cpu(figures["cpu"])
+        rows += r
+        notes.append(n)
     if "login" in figures:
         r, n = rows_login(figures["login"])
         rows += r
