@@ -16,7 +16,7 @@ import time
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 
@@ -63,13 +63,27 @@ def backoff(attempts: int) -> float:
     )
 
 
-def _write(statement) -> int:
+def _write(statement, **params) -> int:
     """One UPDATE in autocommit: its lock is held inside the database's own step, never
     across Python code (with many sending threads, a lock held while the GIL goes to
     another thread is what stalls everyone). Returns the rows changed."""
     with db.engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT")
-        return connection.execute(statement).rowcount
+        return connection.execute(statement, params).rowcount
+
+
+# The two statements of every delivery, built once (building one costs more than
+# running it): the claim, and recording the mail sent.
+_CLAIM = (
+    update(Notification)
+    .where(Notification.id == bindparam("nid"), outbox.due(bindparam("now")))
+    .values(not_before=bindparam("until"), attempts=Notification.attempts + 1)
+)
+_SENT = (
+    update(Notification)
+    .where(Notification.id == bindparam("nid"))
+    .values(status=outbox.SENT, sent_at=bindparam("at"), not_before=None, last_error=None)
+)
 
 
 def _claim(notification_id: int) -> bool:
@@ -77,14 +91,7 @@ def _claim(notification_id: int) -> bool:
     lease, committed as it runs."""
     now = utcnow()
     lease = timedelta(seconds=current_app.config["NOTIFICATION_CLAIM_SECONDS"])
-    return (
-        _write(
-            update(Notification)
-            .where(Notification.id == notification_id, outbox.due(now))
-            .values(not_before=now + lease, attempts=Notification.attempts + 1)
-        )
-        == 1
-    )
+    return _write(_CLAIM, nid=notification_id, now=now, until=now + lease) == 1
 
 
 # Recording the outcome must outlast a busy database: a `sent` that is never written
@@ -93,11 +100,16 @@ FINISH_TRIES = 6
 FINISH_FIRST_WAIT = 0.25
 
 
-def _finish(notification_id: int, **values) -> None:
+def _finish(notification_id: int, statement=None, **values) -> None:
+    """Write the outcome: `statement` with `values` as its parameters, or else an
+    UPDATE setting `values`."""
+    if statement is None:
+        statement = update(Notification).where(Notification.id == bindparam("nid")).values(**values)
+        values = {}
     wait = FINISH_FIRST_WAIT
     for attempt in range(1, FINISH_TRIES + 1):
         try:
-            _write(update(Notification).where(Notification.id == notification_id).values(**values))
+            _write(statement, nid=notification_id, **values)
             return
         except OperationalError as exc:
             if attempt == FINISH_TRIES:
@@ -150,7 +162,7 @@ def deliver(notification_id: int) -> str:
         outcome = _failed(notification_id, exc)
         _log(notification_id, label, outcome, started, exc)
         return outcome
-    _finish(notification_id, status=outbox.SENT, sent_at=utcnow(), not_before=None, last_error=None)
+    _finish(notification_id, _SENT, at=utcnow())
     _log(notification_id, label, "sent", started)
     return "sent"
 
