@@ -205,6 +205,8 @@ class AppWorker(SimpleWorker):
             execution = self._take(job, queue)
         except BaseException:
             self._slots.release()
+            with self.limits._lock:
+                self.limits.jobs_taken -= 1  # the relay will send it; it was not done here
             raise
         with self._count_lock:
             self._in_flight += 1
@@ -256,8 +258,8 @@ class AppWorker(SimpleWorker):
 
     # -- RQ's per-job bookkeeping, trimmed for our jobs ------------------------------
     # One job per notification, no dependents, no result kept (result_ttl 0): what RQ
-    # does around a job in about 25 round trips takes four here (take, fetch, prepare,
-    # finish). Anything else falls back to RQ's own code.
+    # does around a job in about 25 round trips takes four here (move it out of the
+    # queue, fetch it, take it, finish it). Anything else falls back to RQ's own code.
 
     def perform_job(self, job, queue, execution) -> bool:
         """RQ's perform_job without its preparation (done by `_take`) and without a
