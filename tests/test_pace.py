@@ -40,8 +40,10 @@ def test_paces_in_several_threads_and_apps_share_one_budget(app, settings):
     for thread in threads:
         thread.join(30)
     assert len(taken) == 20
-    # A moving window: any 6 takings span at least a second (small clock slack).
-    assert tightest_span(taken, 5) >= 0.99, sorted(round(t - min(taken), 3) for t in taken)
+    # A moving window: any 6 takings span a second. Each is timed when its thread gets
+    # the GIL back after the hit, up to some tens of ms late on a loaded machine; 5 a
+    # second with nothing enforced would span 0.
+    assert tightest_span(taken, 5) >= 0.9, sorted(round(t - min(taken), 3) for t in taken)
 
 
 def test_two_processes_share_one_budget(app, mail_server, workers):
