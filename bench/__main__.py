@@ -218,6 +218,16 @@ def rows_listing(ls: dict) -> tuple[list[tuple[str, ...]], str]:
     return rows, note
 
 
+# Each part's rows and notes, in the table's order.
+TABLE_ROWS = {
+    "events": rows_p1,
+    "pipeline": rows_pipeline,
+    "cpu": rows_cpu,
+    "login": rows_login,
+    "listing": rows_listing,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer mails and requests")
@@ -239,26 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - started
 
     rows, notes = [], []
-    if "events" in figures:
-        r, n = rows_p1(figures["events"])
-        rows += r
-        notes.append(n)
-    if "pipeline" in figures:
-        r, n = rows_pipeline(figures["pipeline"])
-        rows += r
-        notes += n
-    if "cpu" in figures:
-        r, n = rows_cpu(figures["cpu"])
-        rows += r
-        notes.append(n)
-    if "login" in figures:
-        r, n = rows_login(figures["login"])
-        rows += r
-        notes.append(n)
-    if "listing" in figures:
-        r, n = rows_listing(figures["listing"])
-        rows += r
-        notes.append(n)
+    for name, table_rows in TABLE_ROWS.items():
+        if name in figures:
+            r, n = table_rows(figures[name])
+            rows += r
+            notes += [n] if isinstance(n, str) else n
 
     mode = "QUICK (fewer mails and requests)" if args.quick else "full"
     print(
