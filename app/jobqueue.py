@@ -9,7 +9,8 @@ The outbox, the relay, retries, `worker.py status` and the admin pages ask a
 - `discard(ids)`: drop the leftover jobs of dead or failed attempts, so a new job can
   take the id (one job that cannot be dropped does not stop the others);
 - `failed(limit)`, `requeue_failed(job_id=None)`: RQ's failed jobs;
-- `snapshot()`: workers, their current jobs and the queues' counts, for the status.
+- `snapshot()`: workers, their current jobs and the queues' counts, for the status;
+  `queued(limit)`: the head of the queue.
 
 `RQJobQueue` is the real one (RQ 3.0 on Redis, read through RQ's public API).
 `MemoryJobQueue` is its twin in memory for the fast test layer: the same answers,
@@ -227,13 +228,18 @@ class RQJobQueue:
                     entry[label] = registry(queue=queue).count
                 snap.queues.append(entry)
             if head:
-                ids = self.queue.get_job_ids(0, head - 1)
-                jobs = Job.fetch_many(ids, connection=self.connection, serializer=JSONSerializer)
-                snap.queued = [
-                    (jid, job.description if job is not None else "(job data gone)")
-                    for jid, job in zip(ids, jobs, strict=True)
-                ]
+                snap.queued = self.queued(head)
             return snap
+
+    def queued(self, limit: int) -> list[tuple[str, str]]:
+        """The head of the queue: (job id, description), next first."""
+        with _unavailable():
+            ids = self.queue.get_job_ids(0, limit - 1)
+            jobs = Job.fetch_many(ids, connection=self.connection, serializer=JSONSerializer)
+            return [
+                (jid, job.description if job is not None else "(job data gone)")
+                for jid, job in zip(ids, jobs, strict=True)
+            ]
 
     def queued_count(self) -> int:
         with _unavailable():
@@ -397,8 +403,12 @@ class MemoryJobQueue:
                     "finished": 0,
                 }
             ],
-            queued=[(job_id(n), f"notification {n}") for n in self.waiting[:head]],
+            queued=self.queued(head) if head else [],
         )
+
+    def queued(self, limit: int) -> list[tuple[str, str]]:
+        self._check()
+        return [(job_id(n), f"notification {n}") for n in self.waiting[:limit]]
 
     def queued_count(self) -> int:
         self._check()

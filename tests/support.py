@@ -121,7 +121,7 @@ class Enqueued:
         return self.queue.get_jobs()
 
     def job_ids(self) -> list[str]:
-        return [jid for jid, _ in self.job_queue.snapshot(head=1000).queued]
+        return [jid for jid, _ in self.job_queue.queued(1000)]
 
     def job_args(self) -> list[tuple[str, tuple]]:
         return [(job.func_name, tuple(job.args)) for job in self.jobs()]

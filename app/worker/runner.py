@@ -82,6 +82,11 @@ class Limits:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
 
+    def not_taken(self) -> None:
+        """A job counted by may_take that this process did not get to do after all."""
+        with self._lock:
+            self.jobs_taken -= 1
+
     def after_job(self) -> str | None:
         with self._lock:
             self.jobs_done += 1
@@ -167,8 +172,7 @@ class AppWorker(SimpleWorker):
             self._waiting_for_job = False
         if result is None:
             self._slots.release()
-            with self.limits._lock:
-                self.limits.jobs_taken -= 1
+            self.limits.not_taken()
         return result
 
     def _dequeue(self, wait):
@@ -205,8 +209,7 @@ class AppWorker(SimpleWorker):
             execution = self._take(job, queue)
         except BaseException:
             self._slots.release()
-            with self.limits._lock:
-                self.limits.jobs_taken -= 1  # the relay will send it; it was not done here
+            self.limits.not_taken()  # the relay will send it
             raise
         with self._count_lock:
             self._in_flight += 1
