@@ -95,6 +95,9 @@ def configure_logging(
         # Alembic announces each of its plugins at INFO whenever an app is built: noise
         # in a worker's or web process's log (migrations run from `flask db`, not here).
         logging.getLogger("alembic.runtime.plugins").setLevel(max(level, logging.WARNING))
+        # transitions narrates every event at INFO (three lines a loan step: "Finished
+        # processing state … exit callbacks"); the app logs the step itself.
+        logging.getLogger("transitions").setLevel(max(level, logging.WARNING))
     return handler
 
 

@@ -23,13 +23,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app, g, request
-from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage, Storage
-from limits.strategies import MovingWindowRateLimiter, RateLimiter
 
 from app.errors import TooMany
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.storage import Storage
+    from limits.strategies import RateLimiter
+
+# `limits` (the counting, under Flask-Limiter too) is imported where it is used: the
+# worker imports this module through the services and never counts anything.
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +111,9 @@ class Keyed:
     memory while Redis cannot be reached."""
 
     def __init__(self, storage: Storage | None) -> None:
+        from limits.storage import MemoryStorage
+        from limits.strategies import MovingWindowRateLimiter
+
         self._memory: RateLimiter = MovingWindowRateLimiter(MemoryStorage())
         self._redis: RateLimiter = MovingWindowRateLimiter(storage) if storage else self._memory
         self._redis_down_until = 0.0
@@ -143,6 +152,8 @@ def _keyed() -> Keyed:
 
 
 def _item(setting: str) -> RateLimitItem:
+    from limits import parse
+
     return parse(current_app.config[setting])
 
 

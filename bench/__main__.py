@@ -160,7 +160,8 @@ def rows_pipeline(p: dict) -> tuple[list[tuple[str, ...]], list[str]]:
         "steady rate = mails / (last done − first taken), process start-up excluded; "
         "median (min–max).",
         f"P4: {p4['mails']} mails, one commit at a time at {p4['offered_per_second']:.0f}/s "
-        f"(achieved {p4['achieved_offer_per_second']:.0f}/s), same 2 workers as P5.",
+        f"(achieved {p4['achieved_offer_per_second']:.0f}/s), same 2 workers as P5, after "
+        f"the first {p5['warm_after_mails']:,} mails warmed them up.",
         f"P5: {p5['mails']:,} mails in all (the issue asks 100,000: what fits the time), "
         f"on the same 2 worker processes; growth counted from after the first "
         f"{p5['warm_after_mails']:,}.",

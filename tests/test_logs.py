@@ -254,3 +254,36 @@ def test_a_real_process_with_log_format_json_writes_json_lines(tmp_path):
     assert delivery["logger"] == "app.notifications.delivery"
     assert {k: delivery[k] for k in DELIVERY_FIELDS} == DELIVERY_FIELDS
     assert "ZeroDivisionError" in boom["exc"]
+
+
+def test_transitions_does_not_narrate_each_loan_step(tmp_path):
+    """transitions logs three INFO lines per event; at the default level a process's
+    log has the app's own lines only, and transitions' warnings still show."""
+    script = (
+        "import logging\n"
+        "from transitions import Machine\n"
+        "from app.logs import configure_logging\n"
+        "configure_logging()\n"
+        "class Loan:\n"
+        "    pass\n"
+        "loan = Loan()\n"
+        "Machine(loan, states=['requested', 'agreed'], initial='requested',\n"
+        "        transitions=[['accept', 'requested', 'agreed']])\n"
+        "loan.accept()\n"
+        "logging.getLogger('app.lending').info('step accept')\n"
+        "logging.getLogger('transitions.core').warning('kept')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("LOG_LEVEL", None)
+    env.pop("LOG_FORMAT", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert [line.split(" ", 3)[3] for line in lines] == [
+        "app.lending: step accept",
+        "transitions.core: kept",
+    ], lines

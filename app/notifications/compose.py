@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from flask import current_app, render_template
-from icalendar import Calendar
-from icalendar import Event as CalendarEvent
 from jinja2 import Template
 
 from app import validation
@@ -80,6 +78,11 @@ def context(notification: Notification) -> dict:
 
 
 def calendar_for(loan: Loan) -> bytes:
+    # Only the mail of a started loan carries a calendar: icalendar (3 MiB of modules)
+    # is loaded by the first one, not by every worker at start.
+    from icalendar import Calendar
+    from icalendar import Event as CalendarEvent
+
     cal = Calendar()
     cal.add("prodid", "-//Mooch//Loans//EN")
     cal.add("version", "2.0")

@@ -14,14 +14,16 @@ import logging
 import math
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from flask import Flask
-from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
-from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
 from redis.exceptions import RedisError
 
 from app.jobqueue import redis_connection
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,10 @@ LONGEST_WAIT = 0.25  # seconds between looks, so a shutdown is noticed
 
 def item_for(rate: float) -> RateLimitItem:
     """A whole number a second, or a fraction as so many a minute (2.5/s = 150/min)."""
+    # `limits` is imported only when a rate is set (it is off by default): a worker
+    # that does not pace does not carry it (make bench's P5 counts idle memory).
+    from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
+
     if rate == int(rate):
         return RateLimitItemPerSecond(int(rate))
     return RateLimitItemPerMinute(max(math.floor(rate * 60), 1))
@@ -42,6 +48,9 @@ class Pace:
         self.item = item_for(rate) if rate > 0 else None
         self._limiter: MovingWindowRateLimiter | None = None
         if self.item is not None:
+            from limits.storage import RedisStorage
+            from limits.strategies import MovingWindowRateLimiter
+
             storage = RedisStorage(
                 app.config["REDIS_URL"],
                 connection_pool=redis_connection(app).connection_pool,
