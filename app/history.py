@@ -22,13 +22,15 @@ def record_step(
     user: User | None = None,
     notifier_for: Callable[[User, str], str | outbox.Skipped | None] = lambda user, n: n,
     mail_about: Loan | None = None,
+    note: str | None = None,
 ) -> tuple[AuditEvent, list[Notification]]:
     """Add the audit row and one notification per recipient of `step`.
 
     `recipient(role)` resolves a role of the step's `notify` to a user;
     `notifier_for(user, notifier)` may swap or drop (None) a notifier for one user, or
     record it as skipped (outbox.Skipped);
-    `mail_about` names the loan an account event's mail is about (an invitation).
+    `mail_about` names the loan an account event's mail is about (an invitation);
+    `note` is what the actor wrote with the step.
     """
     audit = AuditEvent(
         loan=loan,
@@ -37,6 +39,7 @@ def record_step(
         from_state=from_state,
         to_state=to_state,
         actor=actor,
+        note=note,
     )
     db.session.add(audit)
     sent = []

@@ -189,6 +189,9 @@ class AuditEvent(db.Model):
     # None means the system (the loan clock, or an account being closed).
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the actor wrote with the step: required for a dispute (its reason), its
+    # resolution (the outcome) and a note while disputed; optional for any other.
+    note: Mapped[str | None] = mapped_column(Text)
 
     loan: Mapped[Loan | None] = relationship(back_populates="events")
     # The account an account event is about (None for loan events).

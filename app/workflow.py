@@ -9,7 +9,7 @@ fire it, what does it change, who is emailed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from transitions import Machine, MachineError
@@ -76,10 +76,18 @@ class Workflow:
     name: str
     states: tuple[str, ...]
     steps: tuple[Step, ...]
+    # The human names refusals use ("Mark as returned", "on loan"); raw names otherwise.
+    event_names: Mapping[str, str] = field(default_factory=dict)
+    state_names: Mapping[str, str] = field(default_factory=dict)
     events: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.events = frozenset(s.event for s in self.steps)
+        if self.event_names or self.state_names:
+            missing = [e for e in self.events if e not in self.event_names]
+            missing += [s for s in self.states if s not in self.state_names]
+            if missing:
+                raise ValueError(f"{self.name}: no names for {sorted(missing)}")
         seen: set[tuple[str, str]] = set()
         for s in self.steps:
             for state in (s.source or ()) + ((s.dest,) if s.dest else ()):
@@ -96,7 +104,7 @@ class Workflow:
         for s in self.steps:
             if s.source is None and s.event == event and role in s.who:
                 return s
-        raise Forbidden(f"A {role} cannot {event.replace('_', ' ')} this.")
+        raise Forbidden(f"A {role} cannot {self._say(event)} this.")
 
     def step_from(self, state: str, event: str) -> Step | None:
         for s in self.steps:
@@ -111,14 +119,24 @@ class Workflow:
         found = self.step_from(state, event)
         if found is None:
             raise NotAllowedInState(
-                f"Cannot {event.replace('_', ' ')} a {self.name} that is {state}."
+                f"{self._say(event, capital=True)} is not possible now: this {self.name} is "
+                f"{self._say_state(state)}."
             )
         if role not in found.who:
-            raise Forbidden(
-                f"Only the {' or '.join(sorted(found.who))} can "
-                f"{event.replace('_', ' ')} this {self.name}."
-            )
+            who = " or ".join(sorted(found.who))
+            raise Forbidden(f"Only the {who} can {self._say(event)} this {self.name}.")
         return found
+
+    def _say(self, event: str, capital: bool = False) -> str:
+        name = self.event_names.get(event)
+        if name:
+            return f"“{name}”"
+        said = event.replace("_", " ")
+        return said.capitalize() if capital else said
+
+    def _say_state(self, state: str) -> str:
+        name = self.state_names.get(state)
+        return f"“{name}”" if name else state
 
     def step_from_any(self, event: str) -> Step | None:
         return next((s for s in self.steps if s.event == event and s.source), None)

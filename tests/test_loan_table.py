@@ -15,6 +15,7 @@ from app.errors import Forbidden, InvalidInput, NotAllowedInState, NotFound
 from app.extensions import db
 from app.jobqueue import job_id
 from app.lending import service as lending
+from app.lending import words
 from app.lending.states import LOAN, STATES
 from app.models import AuditEvent, Loan, utcnow
 
@@ -47,8 +48,12 @@ DESIGN = [
     ("mark_returned", "overdue", "returned", ("borrower",), {"lender": "loan_returned"}),
     ("confirm_return", "returned", "closed", ("lender",), dict.fromkeys(BOTH, "loan_closed")),
     ("dispute", "returned", "disputed", ("lender",), dict.fromkeys(BOTH, "loan_disputed")),
+    ("add_note", "disputed", "disputed", BOTH, {"other": "loan_note"}),
     ("resolve", "disputed", "closed", BOTH, dict.fromkeys(BOTH, "loan_resolved")),
 ]
+# The steps that need a note (a dispute's reason, a note, the outcome) get this one.
+NEEDS_NOTE = ("dispute", "add_note", "resolve")
+NOTE = "The handle is cracked."
 CREATION = [
     ("borrower", "requested", {"lender": "loan_requested"}),
     ("lender", "offered", {"borrower": "loan_offered"}),
@@ -106,16 +111,18 @@ def _counts(loan_id):
 def test_allowed(case, make, enqueued):
     (event, source, dest, _who, notify), actor = case
     loan, people = _scene(make, source)
+    note = NOTE if event in NEEDS_NOTE else None
     if actor == "system":
         lending.fire_system_event(loan.id, event)
     else:
-        lending.fire_event(people[actor], loan.id, event)
+        lending.fire_event(people[actor], loan.id, event, note=note)
 
     db.session.expire_all()
     loan = db.session.get(Loan, loan.id)
     assert loan.state == dest
     [audit] = loan.events
     assert (audit.event, audit.from_state, audit.to_state) == (event, source, dest)
+    assert audit.note == note
     assert audit.actor_id == (None if actor == "system" else people[actor].id)
 
     def resolve(role):
@@ -137,7 +144,7 @@ def test_refused_for_the_wrong_party(case, make, enqueued):
     with pytest.raises(Forbidden) as refused:
         lending.fire_event(people[actor], loan.id, event)
     assert refused.value.status == 403
-    assert event.replace("_", " ") in refused.value.message
+    assert f"“{words.EVENTS[event].name}”" in refused.value.message
     db.session.expire_all()
     assert db.session.get(Loan, loan.id).state == source
     assert _counts(loan.id) == 0
@@ -161,7 +168,7 @@ def test_refused_in_the_wrong_state(event, state, make, enqueued):
         with pytest.raises(NotAllowedInState) as refused:
             lending.fire_event(people[actor], loan.id, event)
         assert refused.value.status == 409
-        assert state in refused.value.message
+        assert f"“{words.STATE_NAMES[state]}”" in refused.value.message
     if event in ("expire", "remind", "mark_overdue"):
         with pytest.raises(NotAllowedInState):
             lending.fire_system_event(loan.id, event)

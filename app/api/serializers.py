@@ -51,6 +51,7 @@ def audit_event(event: AuditEvent, loan: Loan, viewer: User) -> dict:
         "to_state": event.to_state,
         "actor": party(event.actor, loan, viewer) if event.actor else None,
         "at": _time(event.created_at),
+        "note": event.note,
     }
 
 

@@ -105,6 +105,15 @@ LOAN_EVENT = _object(
         "due_date": _nullable(
             {**DATE, "description": "Required by hand_over unless the loan already has one."}
         ),
+        "note": _nullable(
+            _text(
+                lending.MAX_NOTE,
+                0,
+                description="What you want the other person to read with this step. "
+                "Required by " + ", ".join(sorted(lending.NOTE_REQUIRED)) + " (a dispute's "
+                "reason, a note while disputed, how it was resolved); optional otherwise.",
+            )
+        ),
         "version": _nullable(
             {
                 **ID,
@@ -170,8 +179,12 @@ AUDIT_EVENT = _object(
             "description": "Who fired it; null for the system (the loan clock).",
         },
         "at": DATE_TIME,
+        "note": {
+            "type": ["string", "null"],
+            "description": "What the actor wrote with the step (a dispute's reason, say).",
+        },
     },
-    ("event", "from_state", "to_state", "actor", "at"),
+    ("event", "from_state", "to_state", "actor", "at", "note"),
 )
 NOTIFICATION = _object(
     {

@@ -115,6 +115,7 @@ def fire_event(user, loan_id, body):
         body["event"],
         due_date=body.get("due_date"),
         expected_version=body.get("version"),
+        note=body.get("note"),
     )
     return serializers.loan(loan, user)
 

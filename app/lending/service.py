@@ -55,10 +55,22 @@ INVITED_TODAY = "invited earlier today"
 
 MAX_ITEM = 200
 MAX_MESSAGE = 2000
+MAX_NOTE = 500
+# What a step that needs a note asks for, when it is missing.
+NOTE_REQUIRED = {
+    "dispute": "Say what is wrong with the return: the borrower will read it.",
+    "add_note": "Write the note first.",
+    "resolve": "Say in a line how it was sorted out: the other person will read it.",
+}
 
 
 def today() -> date:
     return utcnow().date()
+
+
+# A loan on loan is "due soon" (reminded, and flagged on the dashboard) from this many
+# days before its due date.
+DUE_SOON_DAYS = 1
 
 
 # -- reading ------------------------------------------------------------------
@@ -261,8 +273,10 @@ def fire_event(
     event: object,
     due_date: object = None,
     expected_version: object = None,
+    note: object = None,
 ) -> Loan:
-    """Fire `event` on a loan as `actor`, one of its parties."""
+    """Fire `event` on a loan as `actor`, one of its parties, with an optional `note`
+    (required by the steps that need one: a dispute's reason, its outcome)."""
     with atomic():
         loan = loan_for(actor, loan_id)
         if not actor.is_active:
@@ -271,11 +285,14 @@ def fire_event(
             raise InvalidInput("An event name is required.", field="event")
         _check_version(loan, expected_version)
         step = LOAN.check(loan.state, event, loan.role_of(actor))
+        written = validation.optional_text(note, "note", max_length=MAX_NOTE)
+        if "note" in step.needs and written is None:
+            raise InvalidInput(NOTE_REQUIRED[step.event], field="note")
         if "due_date" in step.needs:
             loan.due_date = validation.due_date(
                 due_date if due_date is not None else loan.due_date, today()
             )
-        _fire(loan, step, actor)
+        _fire(loan, step, actor, note=written)
     return loan
 
 
@@ -410,7 +427,7 @@ def _due_for_clock(now: datetime) -> list[Due]:
     remind = loans.where(
         Loan.state.in_(sources("remind")),
         Loan.due_date >= day,
-        Loan.due_date <= day + timedelta(days=1),
+        Loan.due_date <= day + timedelta(days=DUE_SOON_DAYS),
         ~reminded,
     )
     found = []

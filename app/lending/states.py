@@ -7,6 +7,7 @@ Roles: "lender", "borrower", "system" (the loan clock). Recipients: "lender",
 
 from __future__ import annotations
 
+from app.lending import words
 from app.workflow import Workflow, step
 
 STATES = (
@@ -48,11 +49,23 @@ STEPS = (
     step("mark_overdue", "lent",                 "overdue",   "system",      {"borrower": "loan_overdue", "lender": "loan_overdue_lender"}),
     step("mark_returned", ("lent", "overdue"),   "returned",  "borrower",    {"lender": "loan_returned"}),
     step("confirm_return", "returned",           "closed",    "lender",      both("loan_closed")),
-    step("dispute",    "returned",               "disputed",  "lender",      both("loan_disputed")),
-    step("resolve",    "disputed",               "closed",    BOTH,          both("loan_resolved")),
+    step("dispute",    "returned",               "disputed",  "lender",      both("loan_disputed"), needs=["note"]),
+    step("add_note",   "disputed",               None,        BOTH,          {"other": "loan_note"}, needs=["note"]),
+    step("resolve",    "disputed",               "closed",    BOTH,          both("loan_resolved"), needs=["note"]),
 )  # fmt: skip
 
-LOAN = Workflow("loan", STATES, STEPS)
+# Every state and event has its human name (app.lending.words): a row without one
+# fails here, at import.
+LOAN = Workflow(
+    "loan",
+    STATES,
+    STEPS,
+    event_names={e: words.EVENTS[e].name for e in words.EVENTS},
+    state_names=words.STATE_NAMES,
+)
+_meaningless = [s for s in STATES if s not in words.MEANINGS]
+if _meaningless:
+    raise ValueError(f"app.lending.words.MEANINGS has nothing for {_meaningless}")
 
 
 def other_side(role: str) -> str:
@@ -74,8 +87,15 @@ OPEN_STATES = sources("cancel")
 FINISHED = tuple(s for s in STATES if not any(s in (t.source or ()) for t in STEPS))
 # States in which the item is out of the lender's hands: neither open nor finished.
 IN_PROGRESS_STATES = tuple(s for s in STATES if s not in OPEN_STATES and s not in FINISHED)
-# The states in which each side has an event of its own to fire.
-ACTIONABLE = {role: tuple(s for s in STATES if LOAN.allowed(s, role)) for role in PARTIES}
+# Events that move a loan forward: all but calling it off (a party who can only
+# cancel is waiting on the other, not holding the loan up).
+BACKWARD = ("cancel",)
+# The states in which each side has a forward move of its own (the dashboard's "Needs
+# your action").
+ACTIONABLE = {
+    role: tuple(s for s in STATES if any(e not in BACKWARD for e in LOAN.allowed(s, role)))
+    for role in PARTIES
+}
 # The rest of the open states: each side waits, on the other or on the loan clock.
 WAITING = {
     role: tuple(s for s in STATES if s not in FINISHED and s not in ACTIONABLE[role])

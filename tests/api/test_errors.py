@@ -183,7 +183,7 @@ def test_an_event_not_allowed_in_the_state_is_409(api, make, enqueued):
     assert response.status_code == 409
     assert error_of(response) == {
         "code": "invalid_state",
-        "message": "Cannot confirm return a loan that is requested.",
+        "message": "“Confirm return” is not possible now: this loan is “Requested”.",
     }
     assert enqueued.mail() == []
 

@@ -9,12 +9,19 @@ from datetime import datetime, timedelta
 import pytest
 
 from app.lending import service as lending
+from app.lending import words
 from app.models import utcnow
 from tests.support import action_link
 
 
 def days(n: int) -> str:
     return (utcnow().date() + timedelta(days=n)).isoformat()
+
+
+def body_of(message) -> str:
+    """The text part of a delivered mail."""
+    part = message.get_body(preferencelist=("plain",))
+    return part.get_content()
 
 
 def fire(api, loan_id, event, who, **extra):
@@ -80,7 +87,7 @@ def test_borrower_asks_and_the_loan_closes(api, make, delivered):
     loan = fire(api, loan["id"], "accept", lena)
     assert loan["state"] == "agreed" and loan["allowed_events"] == ["cancel", "hand_over"]
     assert api.get(f"/loans/{loan['id']}", as_=bram).json["lender"]["name"] == "Lena"
-    assert sent_to(delivered.run()) == {bram.email: "Lena agreed: the cordless drill"}
+    assert sent_to(delivered.run()) == {bram.email: "Lena agreed to lend you the cordless drill"}
 
     loan = fire(api, loan["id"], "hand_over", lena, due_date=days(7))
     assert (loan["state"], loan["due_date"]) == ("lent", days(7))
@@ -92,13 +99,17 @@ def test_borrower_asks_and_the_loan_closes(api, make, delivered):
 
     loan = fire(api, loan["id"], "mark_returned", bram)
     assert loan["state"] == "returned" and loan["allowed_events"] == []
-    assert sent_to(delivered.run()) == {lena.email: "Bram returned your cordless drill"}
+    assert sent_to(delivered.run()) == {
+        lena.email: "Bram gave the cordless drill back — please confirm"
+    }
 
     loan = fire(api, loan["id"], "confirm_return", lena)
     assert loan["state"] == "closed" and loan["allowed_events"] == []
     closed = delivered.run()
-    assert set(sent_to(closed)) == {lena.email, bram.email}
-    assert "is back with Lena" in closed[0]["Subject"]
+    assert sent_to(closed) == {
+        lena.email: "You confirmed the cordless drill is back — all done",
+        bram.email: "Lena confirmed the cordless drill is back — all done",
+    }
 
     final = api.get(f"/loans/{loan['id']}", as_=bram).json
     assert [e["event"] for e in final["events"]] == [
@@ -144,7 +155,7 @@ def test_lender_offers_it_goes_overdue_is_disputed_and_resolved(api, make, deliv
         "decline",
     ]
     fire(api, loan["id"], "accept", bram)
-    assert sent_to(delivered.run()) == {lena.email: "Bram agreed: the tent"}
+    assert sent_to(delivered.run()) == {lena.email: "Bram agreed to borrow your tent"}
     # The due date given with the offer is the one handed over with.
     loan = fire(api, loan["id"], "hand_over", lena)
     assert (loan["state"], loan["due_date"]) == ("lent", days(3))
@@ -159,29 +170,40 @@ def test_lender_offers_it_goes_overdue_is_disputed_and_resolved(api, make, deliv
         "to_state": "overdue",
         "actor": None,
         "at": overdue["events"][-1]["at"],
+        "note": None,
     }
     assert set(sent_to(delivered.run())) == {lena.email, bram.email}
 
     fire(api, loan["id"], "mark_returned", bram)
     delivered.run()
-    loan = fire(api, loan["id"], "dispute", lena)
+    refused = api.post(f"/loans/{loan['id']}/events", {"event": "dispute"}, as_=lena)
+    assert refused.status_code == 400 and refused.json["error"]["field"] == "note"
+    loan = fire(api, loan["id"], "dispute", lena, note="One pole is bent.")
     assert loan["state"] == "disputed"
-    assert loan["allowed_events"] == ["resolve"]
+    assert loan["allowed_events"] == ["add_note", "resolve"]
     disputed = delivered.run()
     assert set(sent_to(disputed)) == {lena.email, bram.email}
-    assert {m["Subject"] for m in disputed} == {"Lena disputes the return of the tent"}
+    assert all("One pole is bent." in body_of(m) for m in disputed)
 
-    loan = fire(api, loan["id"], "resolve", bram)
+    loan = fire(api, loan["id"], "add_note", bram, note="It was bent when I got it.")
+    assert loan["state"] == "disputed"
+    [note] = delivered.run()
+    assert set(sent_to([note])) == {lena.email}
+    assert "It was bent when I got it." in body_of(note)
+
+    loan = fire(api, loan["id"], "resolve", bram, note="I will pay for a new pole.")
     assert loan["state"] == "closed"
-    assert {m["Subject"] for m in delivered.run()} == {"Resolved: the tent"}
-    assert [e["event"] for e in loan["events"]] == [
-        "create",
-        "accept",
-        "hand_over",
-        "mark_overdue",
-        "mark_returned",
-        "dispute",
-        "resolve",
+    resolved = delivered.run()
+    assert all("I will pay for a new pole." in body_of(m) for m in resolved)
+    assert [(e["event"], e["note"]) for e in loan["events"]] == [
+        ("create", None),
+        ("accept", None),
+        ("hand_over", None),
+        ("mark_overdue", None),
+        ("mark_returned", None),
+        ("dispute", "One pole is bent."),
+        ("add_note", "It was bent when I got it."),
+        ("resolve", "I will pay for a new pole."),
     ]
 
 
@@ -231,6 +253,8 @@ TABLE = [
     ("mark_returned", "overdue", "returned", "borrower", {"lender": "loan_returned"}),
     ("confirm_return", "returned", "closed", "lender", both("loan_closed")),
     ("dispute", "returned", "disputed", "lender", both("loan_disputed")),
+    ("add_note", "disputed", "disputed", "lender", {"borrower": "loan_note"}),
+    ("add_note", "disputed", "disputed", "borrower", {"lender": "loan_note"}),
     ("resolve", "disputed", "closed", "lender", both("loan_resolved")),
     ("resolve", "disputed", "closed", "borrower", both("loan_resolved")),
 ]  # fmt: skip
@@ -246,6 +270,8 @@ def test_every_party_event(event, source, dest, actor, notify, api, make, enqueu
     people = {"lender": make.user("Lena"), "borrower": make.user("Bram")}
     row = make.loan(people["lender"], people["borrower"], state=source)
     extra = {"due_date": days(2)} if event == "hand_over" else {}
+    if event in lending.NOTE_REQUIRED:
+        extra["note"] = "A word about it."
 
     # Unless either may fire it, the other party is refused; whoever may sees it offered.
     if (event, source, OTHER[actor]) not in {(r[0], r[1], r[3]) for r in TABLE}:
@@ -254,7 +280,7 @@ def test_every_party_event(event, source, dest, actor, notify, api, make, enqueu
         )
         assert refused.status_code == 403, refused.json
         assert refused.json["error"]["code"] == "forbidden"
-        assert event.replace("_", " ") in refused.json["error"]["message"]
+        assert f"“{words.EVENTS[event].name}”" in refused.json["error"]["message"]
     before = api.get(f"/loans/{row.id}", as_=people[actor]).json
     assert event in before["allowed_events"]
 

@@ -92,6 +92,7 @@ def test_the_events_a_client_may_send_are_the_party_events_of_the_table():
         "mark_returned",
         "confirm_return",
         "dispute",
+        "add_note",
         "resolve",
     }
     system_only = LOAN.events - set(spec.PARTY_EVENTS)
