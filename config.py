@@ -7,7 +7,9 @@ DATABASE_URL, REDIS_URL, MAIL_* and SECRET_KEY.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from urllib.parse import urlsplit
 
 
 def _int(name: str, default: int) -> int:
@@ -47,6 +49,22 @@ def _database_url(default: str | None) -> str | None:
     return url
 
 
+def _sender(base_url: str) -> str:
+    """ "Mooch <mooch@HOST>" for the host of `base_url`; "localhost" for an IP address
+    or no host (an address literal would need brackets that mail servers refuse)."""
+    host = urlsplit(base_url).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        host = ""
+    except ValueError:
+        pass
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        host = ""
+    return f"Mooch <mooch@{host or 'localhost'}>"
+
+
 class Config:
     """Defaults for development; every value can be overridden by the environment."""
 
@@ -72,13 +90,12 @@ class Config:
         self.MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
         self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
         self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
-        self.MAIL_DEFAULT_SENDER = os.environ.get(
-            "MAIL_DEFAULT_SENDER", "Mooch <mooch@localhost.localdomain>"
-        )
         self.MAIL_SUPPRESS_SEND = False
         self.MAIL_TIMEOUT = _float("MAIL_TIMEOUT", 10.0)
 
         self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        # The From of every mail: "Mooch <mooch@HOST>", HOST being BASE_URL's, unless set.
+        self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER") or _sender(self.BASE_URL)
         self.LOAN_EXPIRY_DAYS = _int("LOAN_EXPIRY_DAYS", 7)
         self.PASSWORD_RESET_MAX_AGE = _int("PASSWORD_RESET_MAX_AGE", 3600)
         self.CONFIRM_MAX_AGE = _int("CONFIRM_MAX_AGE", 7 * 24 * 3600)

@@ -38,13 +38,16 @@ def test_request_to_closed_by_mail(make, delivered):
 
     lending.fire_event(lena, loan.id, "accept")
     [accepted] = delivered.run()
-    assert bram.email in accepted["To"] and accepted["Subject"] == "Lena agreed: the cordless drill"
+    assert (
+        bram.email in accepted["To"]
+        and accepted["Subject"] == "Lena agreed to lend you the cordless drill"
+    )
 
     due = tomorrow(7)
     lending.fire_event(lena, loan.id, "hand_over", due_date=due.isoformat())
     started = delivered.run()
     subjects = {m["To"].addresses[0].addr_spec: m["Subject"] for m in started}
-    when = f"{due.day} {due:%b}"
+    when = f"{due:%a} {due.day} {due:%b}"
     assert subjects == {
         bram.email: f"Lena lent you the cordless drill — due {when}",
         lena.email: f"You lent Bram the cordless drill — due {when}",
@@ -218,9 +221,9 @@ def test_closing_an_account_calls_off_its_open_loans(make, delivered):
     assert told == sorted(
         [
             (mia.email, "Your Mooch account is closed"),
-            (lena.email, "Mia called off"),
-            (bram.email, "Mia called off"),
-            (olle.email, "Mia called off"),
+            (lena.email, "Mia left Mooch"),
+            (bram.email, "Mia left Mooch"),
+            (olle.email, "Mia left Mooch"),
         ]
     )
     db.session.expire_all()

@@ -123,7 +123,7 @@ def test_a_2000_character_message_on_one_line_is_delivered(
     [message] = received
     caught = only_caught(mail_server)
     assert max(len(line) for line in lines_of(caught.raw)) <= HARD_LIMIT
-    assert f'They wrote: "{note}"' in text_of(message)
+    assert f"wrote: “{note}”" in text_of(message)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,8 @@
 """`/dev/mail`: the messages in MAIL_CATCHER_DIR (the .eml files devtools.mailcatcher
-writes), newest first, and each one as text and as HTML, with working links."""
+writes), newest first, and each one as text and as HTML, with working links.
+
+`/dev/mail/previews`: every notifier rendered with sample data (app.dev.previews),
+each side of a step that mails both, as text and as HTML; nothing is sent or saved."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, render_template
 from markupsafe import Markup, escape
+
+from app.dev import previews
 
 dev = Blueprint(
     "dev", __name__, url_prefix="/dev", template_folder="templates", static_folder="static"
@@ -119,6 +124,53 @@ def mail_list():
     return render_template("dev/mail_list.html", messages=messages, folder=mail_dir())
 
 
+def _sandboxed(html: str) -> Response:
+    """A mail's HTML as a page of its own: no scripts, nothing fetched, and links
+    open in the whole tab, not inside the little frame."""
+    page = '<!doctype html><base target="_top">' + html
+    response = Response(page, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = HTML_CSP
+    # For browsers that know only this header: the page next door frames it.
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _plain(text: str | bytes) -> Response:
+    response = Response(text, mimetype="text/plain")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# -- previews: every notifier with sample data ------------------------------------
+# Declared before /mail/<name>: "previews" is no caught file's name anyway (NAME).
+
+
+@dev.get("/mail/previews")
+def preview_list():
+    rows = [(p, p.render()) for p in previews.previews()]
+    return render_template("dev/mail_previews.html", rows=rows)
+
+
+def _preview(slug: str) -> previews.Rendered:
+    found = previews.preview(slug)
+    if found is None:
+        abort(404)
+    return found.render()
+
+
+@dev.get("/mail/previews/<slug>/html")
+def preview_html(slug: str):
+    return _sandboxed(_preview(slug).html)
+
+
+@dev.get("/mail/previews/<slug>/text")
+def preview_text(slug: str):
+    rendered = _preview(slug)
+    return _plain(f"To: {rendered.to}\nSubject: {rendered.subject}\n\n{rendered.text}")
+
+
 @dev.get("/mail/<name>")
 def mail_message(name: str):
     caught = _load(name)
@@ -136,22 +188,11 @@ def mail_html(name: str):
     html = _load(name).part("html")
     if html is None:
         abort(404)
-    # Links in the frame open in the whole tab, not inside the little frame.
-    page = '<!doctype html><base target="_top">' + html
-    response = Response(page, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = HTML_CSP
-    # For browsers that know only this header: the page next door frames it.
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return _sandboxed(html)
 
 
 @dev.get("/mail/<name>/raw")
 def mail_raw(name: str):
     if not NAME.fullmatch(name):
         abort(404)
-    caught = _load(name)
-    response = Response(caught.message.as_bytes(), mimetype="text/plain")
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return _plain(_load(name).message.as_bytes())

@@ -1,5 +1,10 @@
 """Turning a notification row into a Flask-Mail Message: subject, text and HTML
-bodies, threading headers and, for a started loan, the due date as a calendar event."""
+bodies, threading headers and, for a started loan, the due date as a calendar event.
+
+Every mail speaks to its reader: the context says who the reader is (`recipient`,
+`recipient_role`), who did what (`actor`, `event`) and whether that was the reader
+(`by_you`), and carries the loan's one vocabulary (`words`, app.lending.words) so
+that a mail names a step or a button exactly as the loan page does."""
 
 from __future__ import annotations
 
@@ -9,16 +14,19 @@ from flask import current_app, render_template
 from jinja2 import Template
 
 from app import validation
+from app.lending import words
 from app.models import Loan, Notification, User
 from app.notifications.links import absolute, link_for, loan_path
-from app.notifications.mailer import OutgoingMessage
+from app.notifications.mailer import OutgoingMessage, _sender_pair
 from app.notifications.notifiers import NOTIFIERS, Notifier
 
 
 def mail_domain() -> str:
+    """The domain of the sender's address ("Mooch <mooch@example.com>", read as the
+    From header is): Message-IDs and calendar UIDs are made in it."""
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
-    address = sender[1] if isinstance(sender, tuple) else sender
-    return address.rsplit("@", 1)[-1].strip(">").strip() or "mooch.local"
+    address = sender[1] if isinstance(sender, tuple) else _sender_pair(sender)[1]
+    return address.rsplit("@", 1)[-1] or "mooch.local"
 
 
 def message_id(notification: Notification) -> str:
@@ -32,7 +40,8 @@ def thread_id(loan: Loan) -> str:
 
 
 def short_date(value: date | None) -> str | None:
-    return f"{value.day} {value:%b}" if value else None
+    """ "Sat 12 Dec": a due date as the loan page says it (words.short_day)."""
+    return words.short_day(value) if value else None
 
 
 class Party:
@@ -59,15 +68,19 @@ def context(notification: Notification) -> dict:
             return user
         return Party(user, loan.shown_name(user, recipient))
 
+    actor = seen(event.actor) if event else None
     return {
         "notifier": notifier,
+        "words": words,
         "recipient": recipient,
         "recipient_role": role,
         "loan": loan,
         "lender": seen(loan.lender) if loan else None,
         "borrower": seen(loan.borrower) if loan else None,
         "other": seen(loan.other_party(recipient)) if role else None,
-        "actor": seen(event.actor) if event else None,
+        "actor": actor,
+        # The reader fired the event: their own step is told in the second person.
+        "by_you": actor is not None and actor.id == recipient.id,
         "event": event,
         "due": short_date(loan.due_date) if loan else None,
         "link": link_for(notifier.link, recipient, loan),
@@ -99,14 +112,37 @@ def calendar_for(loan: Loan) -> bytes:
     return cal.to_ical()
 
 
-def subject_template(notifier: Notifier) -> Template:
-    """The notifier's subject, compiled once per app. Subjects are plain text: no
-    HTML escaping."""
+def _line_template(notifier: Notifier, field: str) -> Template:
+    """A one-line template of the notifier (its subject or its action), compiled once
+    per app. Plain text: no HTML escaping (the HTML body escapes the action when it
+    shows it)."""
     cache = current_app.extensions.setdefault("mooch_subjects", {})
-    if notifier.name not in cache:
-        source = "{% autoescape false %}" + notifier.subject + "{% endautoescape %}"
-        cache[notifier.name] = current_app.jinja_env.from_string(source)
-    return cache[notifier.name]
+    key = (notifier.name, field)
+    if key not in cache:
+        source = "{% autoescape false %}" + getattr(notifier, field) + "{% endautoescape %}"
+        cache[key] = current_app.jinja_env.from_string(source)
+    return cache[key]
+
+
+def subject_template(notifier: Notifier) -> Template:
+    return _line_template(notifier, "subject")
+
+
+def one_line(notifier: Notifier, field: str, ctx: dict) -> str:
+    """The notifier's subject or action for this context, on one line: no line break
+    a user typed (an item's name) can reach a header."""
+    return " ".join(_line_template(notifier, field).render(**ctx).split())
+
+
+def render(notification: Notification) -> tuple[dict, str, str, str]:
+    """The context, subject, text body and HTML body of `notification`."""
+    ctx = context(notification)
+    notifier = ctx["notifier"]
+    ctx["subject"] = subject = one_line(notifier, "subject", ctx)
+    ctx["action"] = one_line(notifier, "action", ctx)
+    text = render_template(f"mail/{notifier.name}.txt", **ctx)
+    html = render_template(f"mail/{notifier.name}.html", **ctx)
+    return ctx, subject, text, html
 
 
 def shown_name(recipient: User) -> str | None:
@@ -117,17 +153,16 @@ def shown_name(recipient: User) -> str | None:
 
 
 def compose(notification: Notification) -> OutgoingMessage:
-    ctx = context(notification)
+    ctx, subject, text, html = render(notification)
     notifier = ctx["notifier"]
-    subject = " ".join(subject_template(notifier).render(**ctx).split())
     # Raises for an address we would no longer accept (the mail ends `failed`, saying
     # why), rather than sending to whatever a mangled form of it would reach.
     address = validation.wire_address(notification.recipient_email)
     message = OutgoingMessage(
         subject=subject,
         to=[(shown_name(notification.recipient), address)],
-        body=render_template(f"mail/{notifier.name}.txt", **ctx),
-        html=render_template(f"mail/{notifier.name}.html", **ctx),
+        body=text,
+        html=html,
         extra_headers={},
     )
     message.msgId = message_id(notification)

@@ -16,45 +16,101 @@ class Notifier:
     name: str
     subject: str
     link: str  # a key of links.LINKS
-    action: str  # the words on the link
+    action: str  # the words on the link (a one-line template, as the subject)
     calendar: bool = False  # attach the due date as an .ics event
 
 
+# Subjects and actions are Jinja templates over the body's context
+# (compose.context): `recipient_role`, `by_you` (the reader fired the event), `actor`,
+# `other`, `due` ("Sat 12 Dec") and `words` (app.lending.words). Each is read from
+# the reader's side: their own step in the second person, the other party's by name.
+# A link that leads to a step on the loan page bears that step's button words.
 _DUE = "{% if due %} — due {{ due }}{% endif %}"
+SEE = "See the loan"
+
+
+def _button(event: str) -> str:
+    """The loan page's button for `event`, as a template (app.lending.words)."""
+    return "{{ words.event_name('" + event + "') }}"
+
+
+# Cancelled: what was called off, as the reader knows it.
+_WHAT = (
+    "{% if event.from_state == 'requested' %}"
+    "{% if recipient_role == 'lender' %}the request for your {{ loan.item }}"
+    "{% else %}your request for the {{ loan.item }}{% endif %}"
+    "{% elif event.from_state == 'offered' %}"
+    "{% if recipient_role == 'borrower' %}the offer of the {{ loan.item }}"
+    "{% else %}your offer of the {{ loan.item }}{% endif %}"
+    "{% elif recipient_role == 'lender' %}the loan of your {{ loan.item }}"
+    "{% else %}the loan of the {{ loan.item }}{% endif %}"
+)
+
+_ANSWER = _button("accept") + " or {{ words.event_name('decline') | lower }}"
 
 NOTIFIERS: dict[str, Notifier] = {
     n.name: n
     for n in (
         Notifier("loan_requested", "{{ borrower.name }} asks to borrow your {{ loan.item }}",
-                 "loan", "Answer the request"),
+                 "loan", _ANSWER),
         Notifier("loan_offered", "{{ lender.name }} offers to lend you the {{ loan.item }}",
-                 "loan", "Answer the offer"),
-        Notifier("loan_accepted", "{{ actor.name }} agreed: the {{ loan.item }}",
-                 "loan", "See the loan"),
-        Notifier("loan_declined", "{{ actor.name }} declined: the {{ loan.item }}",
-                 "loan", "See the loan"),
-        Notifier("loan_cancelled", "{{ actor.name if actor else 'Mooch' }} called off: "
-                 "the {{ loan.item }}", "loan", "See the loan"),
-        Notifier("loan_expired", "Expired unanswered: the {{ loan.item }}",
-                 "loan", "See the loan"),
+                 "loan", _ANSWER),
+        Notifier("loan_accepted",
+                 "{% if recipient_role == 'borrower' %}{{ actor.name }} agreed to lend you the "
+                 "{{ loan.item }}{% else %}{{ actor.name }} agreed to borrow your {{ loan.item }}"
+                 "{% endif %}",
+                 "loan", "{% if recipient_role == 'lender' %}" + _button("hand_over")
+                 + "{% else %}" + SEE + "{% endif %}"),
+        Notifier("loan_declined",
+                 "{{ actor.name }} declined {% if recipient_role == 'borrower' %}your request "
+                 "for the {{ loan.item }}{% else %}your offer of the {{ loan.item }}{% endif %}",
+                 "loan", SEE),
+        Notifier("loan_cancelled",
+                 "{% if actor and actor.state == 'closed' %}{{ actor.name }} left Mooch: "
+                 + _WHAT + " is cancelled{% elif actor %}{{ actor.name }} cancelled "
+                 + _WHAT + "{% else %}Cancelled: " + _WHAT + "{% endif %}",
+                 "loan", SEE),
+        Notifier("loan_expired",
+                 "{% set asked = event.from_state == 'requested' %}"
+                 "{% if asked == (recipient_role == 'borrower') %}{{ other.name }} did not "
+                 "answer: {% if asked %}your request for the {{ loan.item }}{% else %}your offer "
+                 "of the {{ loan.item }}{% endif %} expired{% else %}{{ other.name }}’s "
+                 "{% if asked %}request for your {{ loan.item }}{% else %}offer of the "
+                 "{{ loan.item }}{% endif %} expired unanswered{% endif %}",
+                 "loan", SEE),
         Notifier("loan_started",
                  "{% if recipient_role == 'borrower' %}{{ lender.name }} lent you the "
                  "{{ loan.item }}{% else %}You lent {{ borrower.name }} the {{ loan.item }}"
-                 "{% endif %}" + _DUE, "loan", "See the loan", calendar=True),
-        Notifier("loan_due_soon", "Due back {{ due }}: the {{ loan.item }} from {{ lender.name }}",
-                 "loan", "Mark it returned"),
-        Notifier("loan_overdue", "Overdue: the {{ loan.item }} from {{ lender.name }}" + _DUE,
-                 "loan", "Mark it returned"),
+                 "{% endif %}" + _DUE, "loan", SEE, calendar=True),
+        Notifier("loan_due_soon",
+                 "Due back {{ due }}: the {{ loan.item }} you borrowed from {{ lender.name }}",
+                 "loan", _button("mark_returned")),
+        Notifier("loan_overdue",
+                 "{{ lender.name }}’s {{ loan.item }} {% if due %}was due back {{ due }}"
+                 "{% else %}is overdue{% endif %}: please give it back",
+                 "loan", _button("mark_returned")),
         Notifier("loan_overdue_lender",
-                 "{{ borrower.name }} has not returned your {{ loan.item }} yet" + _DUE,
-                 "loan", "See the loan"),
-        Notifier("loan_returned", "{{ borrower.name }} returned your {{ loan.item }}",
-                 "loan", "Confirm the return"),
-        Notifier("loan_closed", "Closed: the {{ loan.item }} is back with {{ lender.name }}",
-                 "loan", "See the loan"),
-        Notifier("loan_disputed", "{{ lender.name }} disputes the return of the {{ loan.item }}",
-                 "loan", "Sort it out"),
-        Notifier("loan_resolved", "Resolved: the {{ loan.item }}", "loan", "See the loan"),
+                 "{{ borrower.name }} has not given your {{ loan.item }} back yet"
+                 "{% if due %} — it was due back {{ due }}{% endif %}",
+                 "loan", SEE),
+        Notifier("loan_returned",
+                 "{{ borrower.name }} gave the {{ loan.item }} back — please confirm",
+                 "loan", _button("confirm_return")),
+        Notifier("loan_closed",
+                 "{% if by_you %}You confirmed the {{ loan.item }} is back{% else %}"
+                 "{{ actor.name }} confirmed the {{ loan.item }} is back{% endif %} — all done",
+                 "loan", SEE),
+        Notifier("loan_disputed",
+                 "{% if by_you %}You disputed the return of the {{ loan.item }}{% else %}"
+                 "{{ actor.name }} says something is wrong with the return of the "
+                 "{{ loan.item }}{% endif %}",
+                 "loan", "{% if by_you %}" + SEE + "{% else %}" + _button("add_note")
+                 + "{% endif %}"),
+        Notifier("loan_note", "{{ actor.name }} added a note about the {{ loan.item }}",
+                 "loan", _button("add_note")),
+        Notifier("loan_resolved",
+                 "{% if by_you %}You resolved{% else %}{{ actor.name }} resolved{% endif %} "
+                 "the dispute about the {{ loan.item }} — all done", "loan", SEE),
         Notifier("invitation", "{{ actor.name }} invited you to Mooch"
                  "{% if loan %} about the {{ loan.item }}{% endif %}", "signup", "Join Mooch"),
         Notifier("signup_confirmation", "Confirm your email address for Mooch",

@@ -134,9 +134,10 @@ def test_app_json_asks_for_secrets_and_mail_settings():
         "MAIL_SERVER",
         "MAIL_USERNAME",
         "MAIL_PASSWORD",
-        "MAIL_DEFAULT_SENDER",
     ):
         assert "value" not in env[name] and env[name].get("required", True), name
+    # The sender has a default built from BASE_URL ("Mooch <mooch@host>").
+    assert env["MAIL_DEFAULT_SENDER"]["required"] is False
     assert env["LOG_FORMAT"]["value"] == "json"
     # Heroku counts any exit of a dyno's command as a crash: worker caps need the supervisor.
     assert int(env["WORKER_PROCESSES"]["value"]) > 1

@@ -1,5 +1,8 @@
 """/dev/mail: the .eml files a real MailCatcher wrote, listed and shown, in development
-only. The mail comes from the app itself, through the worker's delivery code."""
+only. The mail comes from the app itself, through the worker's delivery code.
+
+/dev/mail/previews: every notifier rendered with sample data, for each reader, saving
+nothing; in development only as well."""
 
 from __future__ import annotations
 
@@ -9,10 +12,14 @@ from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 import pytest
+from markupsafe import escape
+from sqlalchemy import func, select
 
 from app import create_app
 from app.accounts import service as accounts
+from app.dev.previews import previews
 from app.extensions import db
+from app.notifications.notifiers import NOTIFIERS
 from devtools.mailcatcher import MailCatcher
 from tests.support import Delivered
 
@@ -123,6 +130,46 @@ def test_a_message_without_html_has_no_html_page(app, catcher):
     assert client.get(f"/dev/mail/{name}/html").status_code == 404
 
 
+def row_counts() -> dict[str, int]:
+    db.session.rollback()
+    return {
+        table.name: db.session.scalar(select(func.count()).select_from(table))
+        for table in db.metadata.sorted_tables
+    }
+
+
+def test_previews_show_every_notifier_to_every_reader_and_save_nothing(app):
+    accounts.sign_up("someone@example.com", "Sam")  # a row or two that must stay as they are
+    before = row_counts()
+    client = app.test_client()
+    index = client.get("/dev/mail/previews")
+    assert index.status_code == 200
+    for name in NOTIFIERS:
+        assert f"<code>{name}</code>" in index.text, name
+    # A step that mails both sides shows both copies, the lender's and the borrower's.
+    started = [p for p in previews() if p.notifier == "loan_started"]
+    assert {p.recipient_role for p in started} == {"lender", "borrower"}
+    for preview in previews():
+        html_link = f'href="/dev/mail/previews/{preview.slug}/html"'
+        text_link = f'href="/dev/mail/previews/{preview.slug}/text"'
+        assert html_link in index.text and text_link in index.text, preview.slug
+        text = client.get(f"/dev/mail/previews/{preview.slug}/text")
+        assert text.status_code == 200 and text.mimetype == "text/plain"
+        subject = text.text.split("\nSubject: ", 1)[1].split("\n", 1)[0]
+        assert subject and str(escape(subject)) in index.text
+        html = client.get(f"/dev/mail/previews/{preview.slug}/html")
+        assert html.status_code == 200 and html.mimetype == "text/html"
+        csp = html.headers["Content-Security-Policy"]
+        assert "sandbox" in csp and "allow-scripts" not in csp
+        assert "</html>" in html.text
+    assert "You lent Bram the tent" in index.text
+    assert "Lena lent you the tent" in index.text
+    assert client.get("/dev/mail/previews/nothing-like-this/html").status_code == 404
+    assert client.get("/dev/mail/previews/nothing-like-this/text").status_code == 404
+    assert row_counts() == before
+    assert 'href="/dev/mail/previews"' in client.get("/dev/mail").text
+
+
 @pytest.mark.parametrize("env", ["production", "test", None])
 def test_does_not_exist_outside_development(settings, env, catcher):
     settings = {**settings, "MOOCH_ENV": env}
@@ -130,7 +177,15 @@ def test_does_not_exist_outside_development(settings, env, catcher):
     (name,) = names(catcher)
     app = create_app(settings)
     client = app.test_client()
-    for path in ("/dev/mail", f"/dev/mail/{name}", f"/dev/mail/{name}/html"):
+    slug = previews()[0].slug
+    for path in (
+        "/dev/mail",
+        f"/dev/mail/{name}",
+        f"/dev/mail/{name}/html",
+        "/dev/mail/previews",
+        f"/dev/mail/previews/{slug}/html",
+        f"/dev/mail/previews/{slug}/text",
+    ):
         assert client.get(path).status_code == 404, path
     assert "dev" not in app.blueprints
     with app.app_context():
