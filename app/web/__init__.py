@@ -11,6 +11,10 @@ from __future__ import annotations
 from flask import Flask
 
 from app.extensions import login
+from app.web import (
+    guide,  # noqa: F401 -- registers /how-loans-work on `web`
+    live,  # noqa: F401 -- registers the pages' stamps (/loans/<id>/stamp) on `web`
+)
 from app.web.views import web
 
 

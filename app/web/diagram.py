@@ -1,7 +1,10 @@
 """The loan's state machine as an inline SVG, drawn from the table the code runs.
 
 `state_diagram(current)` lays out `LOAN` (app/lending/states.py) itself, so the
-picture cannot drift from the rules: no Graphviz, nothing hand-drawn. The layout is
+picture cannot drift from the rules: no Graphviz, nothing hand-drawn. States and
+events are labelled with their human names (app.lending.words, through the
+workflow's `state_names` and `event_names`); `current` None draws no state as current
+(the "How loans work" page). The layout is
 a small layered one (Sugiyama-style): a start dot, then one row per layer of the
 longest path from creation, long edges routed through invisible waypoints, rows
 ordered by the barycentre of their parents. Rows are stacked top to bottom so that
@@ -82,12 +85,21 @@ class _Layout:
     start_y: float
 
 
+def _event(workflow: Workflow, event: str) -> str:
+    return workflow.event_names.get(event, event)
+
+
+def _state(workflow: Workflow, state: str) -> str:
+    return workflow.state_names.get(state, state)
+
+
 def _label(step, workflow: Workflow) -> str:
+    name = _event(workflow, step.event)
     if step.source is None:
         creators = [s for s in workflow.steps if s.source is None and s.event == step.event]
-        if len(creators) > 1:  # "create (borrower)", "create (lender)"
-            return f"{step.event} ({' or '.join(sorted(step.who))})"
-    return step.event
+        if len(creators) > 1:  # by who starts it: "Borrower starts", "Lender starts"
+            return f"{' or '.join(sorted(step.who)).capitalize()} starts"
+    return name
 
 
 def _layers(workflow: Workflow) -> dict[str, int]:
@@ -118,7 +130,10 @@ def _layers(workflow: Workflow) -> dict[str, int]:
 
 def _layout(workflow: Workflow) -> _Layout:
     layer = _layers(workflow)
-    nodes = {s: _Node(s, layer[s], _text_width(s, FONT) + 2 * NODE_PAD) for s in workflow.states}
+    nodes = {
+        s: _Node(s, layer[s], _text_width(_state(workflow, s), FONT) + 2 * NODE_PAD)
+        for s in workflow.states
+    }
     labels: dict[tuple[str, str], str] = {}
     edges: list[_Edge] = []
     loops: list[tuple[str, str]] = []
@@ -129,7 +144,7 @@ def _layout(workflow: Workflow) -> _Layout:
         for source in sources:
             if s.dest is None or s.dest == source:
                 loops.append((source, s.event))
-                loop_width = _text_width(s.event, LABEL_FONT) + 40
+                loop_width = _text_width(_event(workflow, s.event), LABEL_FONT) + 40
                 nodes[source].right_extra = max(nodes[source].right_extra, loop_width)
                 continue
             group = (_label(s, workflow), s.dest)
@@ -224,10 +239,10 @@ def _spread(left: float, width: float, count: int, index: int) -> float:
     return left + width * (index + 1) / (count + 1)
 
 
-def _render(workflow: Workflow, current: str) -> str:
+def _render(workflow: Workflow, current: str | None) -> str:
     lay = _layout(workflow)
     nodes = lay.nodes
-    uid = f"{workflow.name}-diagram-{current}"
+    uid = f"{workflow.name}-diagram-{current or 'all'}"
     height = lay.row_y[-1] + NODE_HEIGHT + MARGIN
 
     # Ports: outgoing edges leave a state's bottom spread by where they go; each
@@ -266,7 +281,11 @@ def _render(workflow: Workflow, current: str) -> str:
             label_rank[group] = n
 
     out: list[str] = []
-    title = f"Loan states: this loan is now {current}"
+    title = (
+        f"Loan states: this loan is now {_state(workflow, current)}"
+        if current
+        else f"How a {workflow.name} moves from step to step"
+    )
     out.append(
         f'<svg xmlns="http://www.w3.org/2000/svg" class="state-diagram" role="img" '
         f'viewBox="0 0 {_fmt(lay.width)} {_fmt(height)}" width="100%" '
@@ -336,7 +355,11 @@ def _render(workflow: Workflow, current: str) -> str:
             f'<path class="edge loop" data-event="{event}" data-from="{state}" '
             f'data-to="{state}" d="{d}" {line} {arrow}/>'
         )
-        out.append(_edge_label(event, right + 34, y + NODE_HEIGHT / 2 + 4, anchor="start"))
+        out.append(
+            _edge_label(
+                _event(workflow, event), right + 34, y + NODE_HEIGHT / 2 + 4, anchor="start"
+            )
+        )
 
     terminal = {
         s for s in workflow.states if not any(s in (t.source or ()) for t in workflow.steps)
@@ -354,7 +377,8 @@ def _render(workflow: Workflow, current: str) -> str:
         else:
             fill, stroke, ink, weight, width = "#fff", "#555", "#222", "400", "1.2"
         extra = ' aria-current="step"' if is_current else ""
-        spoken = f"{key} (now)" if is_current else key
+        name = escape(_state(workflow, key))
+        spoken = f"{name} (now)" if is_current else name
         out.append(
             f'<g class="state{" current" if is_current else ""}" data-state="{key}"{extra}>'
             f"<title>{spoken}</title>"
@@ -363,7 +387,7 @@ def _render(workflow: Workflow, current: str) -> str:
             f'stroke="{stroke}" stroke-width="{width}"/>'
             f'<text x="{_fmt(node.centre)}" y="{_fmt(y + NODE_HEIGHT / 2 + FONT * 0.35)}" '
             f'text-anchor="middle" font-size="{FONT}" font-weight="{weight}" '
-            f'fill="{ink}">{key}</text></g>'
+            f'fill="{ink}">{name}</text></g>'
         )
     out.append("</svg>")
     return "".join(out)
@@ -381,30 +405,35 @@ def _edge_label(text: str, x: float, y: float, anchor: str = "middle") -> str:
     )
 
 
-def _describe(workflow: Workflow, current: str) -> str:
+def _describe(workflow: Workflow, current: str | None) -> str:
     """The diagram in words, for screen readers: every transition of the table."""
     parts = []
     for s in workflow.steps:
         who = " or ".join(sorted(s.who))
+        event = _event(workflow, s.event)
+        sources = [_state(workflow, source) for source in s.source or ()]
         if s.source is None:
-            parts.append(f"{s.event} (by the {who}) starts a loan as {s.dest}")
+            parts.append(f"{event} (by the {who}) starts it as {_state(workflow, s.dest)}")
         elif s.dest is None:
-            parts.append(f"{s.event} (by the {who}) keeps a {'/'.join(s.source)} loan as it is")
+            parts.append(f"{event} (by the {who}) leaves it {' or '.join(sources)}")
         else:
-            parts.append(f"{s.event} (by the {who}) moves {' or '.join(s.source)} to {s.dest}")
-    return f"This loan is now {current}. " + "; ".join(parts) + "."
+            dest = _state(workflow, s.dest)
+            parts.append(f"{event} (by the {who}) moves {' or '.join(sources)} to {dest}")
+    now = f"This {workflow.name} is now {_state(workflow, current)}. " if current else ""
+    return now + "; ".join(parts) + "."
 
 
 @lru_cache(maxsize=64)
-def _cached(workflow_name: str, current: str) -> str:
+def _cached(workflow_name: str, current: str | None) -> str:
     return _render(_WORKFLOWS[workflow_name], current)
 
 
 _WORKFLOWS = {LOAN.name: LOAN}
 
 
-def state_diagram(current: str) -> Markup:
-    """The loan state machine as inline SVG with `current` highlighted (cached)."""
-    if current not in LOAN.states:
+def state_diagram(current: str | None = None) -> Markup:
+    """The loan state machine as inline SVG with `current` highlighted (cached); with
+    no `current`, the whole machine and no state marked ("How loans work")."""
+    if current is not None and current not in LOAN.states:
         raise ValueError(f"unknown loan state {current!r}")
     return Markup(_cached(LOAN.name, current))

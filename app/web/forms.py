@@ -115,7 +115,8 @@ class EventForm(FlaskForm):
 
     event = HiddenField()
     version = HiddenField()
-    due_date = StringField("Due back", render_kw={"type": "date"})
+    due_date = StringField("Due back (required)", render_kw={"type": "date", "required": True})
+    note = TextAreaField("Note", render_kw={"rows": 3, "maxlength": 500})
 
 
 class CounterpartyForm(FlaskForm):

@@ -28,13 +28,14 @@ from app.cursors import make_cursor, read_cursor
 from app.errors import InvalidInput, MoochError
 from app.extensions import db
 from app.lending import service as lending
+from app.lending import words
 from app.lending.mail_view import SeenMail, mail_as_seen
 from app.models import Loan, User
 from app.notifications.failures import Failure, explain
 from app.security import safe_next
-from app.web import forms, labels
-from app.web.diagram import state_diagram
+from app.web import forms, labels, story
 from app.web.errors import CSRF_EXPIRED
+from app.web.progress import progress
 
 web = Blueprint(
     "web",
@@ -46,7 +47,7 @@ web = Blueprint(
 
 
 @web.app_context_processor
-def words() -> dict:
+def page_globals() -> dict:
     # App-wide, so that error pages outside the blueprint have them too; but the
     # worker renders mail with no request, where a form (and its CSRF token) cannot be.
     if not has_request_context():
@@ -105,9 +106,12 @@ def dashboard():
     act = min(totals["act"], max(OPEN_SHOWN - totals["wait"], OPEN_SHOWN // 2))
     shown = {"act": act, "wait": min(totals["wait"], OPEN_SHOWN - act)}
     groups = {}
+    day = lending.today()
     for name, limit in shown.items():
         loans = lending.loan_page(current_user, limit, states=states[name]).loans if limit else []
-        rows = [(loan, lending.allowed_events(loan, current_user)) for loan in loans]
+        rows = [story.seen(loan, current_user, day) for loan in loans]
+        if name == "act":  # overdue first, then due soon, newest first within each
+            rows.sort(key=lambda row: {"overdue": 0, "due-soon": 1}.get(row.urgency, 2))
         groups[name] = {"rows": rows, "total": totals[name]}
     cursor = request.args.get("cursor")
     done, newer, older = _finished_page(cursor)
@@ -141,8 +145,8 @@ def _finished_page(cursor: str | None) -> tuple[list, str | None, str | None]:
             older = _page_link("before", loans[-1].id)
     elif edge is not None:
         newer = url_for("web.dashboard", _anchor="done")
-    rows = [(loan, lending.allowed_events(loan, current_user)) for loan in loans]
-    return rows, newer, older
+    day = lending.today()
+    return [story.seen(loan, current_user, day) for loan in loans], newer, older
 
 
 def _page_link(side: str, loan_id: int) -> str:
@@ -525,7 +529,7 @@ def _loan_page(
     address_form: forms.CounterpartyForm | None = None,
 ):
     loan = lending.loan_for(current_user, loan_id)
-    events = lending.allowed_events(loan, current_user)
+    events = story.in_order(lending.allowed_events(loan, current_user))
     event_forms = []
     for event in events:
         if failed_form is not None and failed_form.event.data == event:
@@ -535,6 +539,14 @@ def _loan_page(
             form = forms.EventForm(formdata=None, event=event, version=str(loan.version))
             if loan.due_date:
                 form.due_date.data = loan.due_date.isoformat()
+        # Each form's fields get ids of their own: several forms share this page.
+        form.due_date.id = f"due_date-{event}"
+        form.note.id = f"note-{event}"
+        form.note.label.field_id = form.note.id
+        form.due_date.label.field_id = form.due_date.id
+        form.note.label.text = story.NOTE_LABELS.get(event, "Note")
+        if event in story.NOTE_LABELS:
+            form.note.render_kw = {**(form.note.render_kw or {}), "required": True}
         event_forms.append(form)
     mail = defaultdict(list)
     events = {event.id for event in loan.events}
@@ -548,7 +560,7 @@ def _loan_page(
     elif address_form is None:
         address_form = forms.CounterpartyForm(formdata=None, version=str(loan.version))
     # A refusal about a field of a form on this page is shown on that field.
-    on_a_field = refused is not None and refused.field in ("due_date", "counterparty_email")
+    on_a_field = refused is not None and refused.field in ("due_date", "note", "counterparty_email")
     message = refused.message if refused is not None and not on_a_field else None
     if csrf_failed:
         message = CSRF_EXPIRED
@@ -566,7 +578,11 @@ def _loan_page(
             retry_form=forms.ButtonForm(prefix="retry"),
             refusal=message,
             refusal_kind=refused.code if refused is not None else None,
-            diagram=state_diagram(loan.state),
+            progress=progress(loan),
+            note_required=lending.NOTE_REQUIRED,
+            seen=story.seen(loan, current_user),
+            other_moves=story.other_moves(loan, current_user),
+            confirm_text=story.CONFIRM,
         ),
         status,
     )
@@ -587,24 +603,30 @@ def fire_event(loan_id: int):
         return _loan_page(loan_id, csrf_failed=True)
     version = form.version.data or ""
     try:
-        lending.fire_event(
+        loan = lending.fire_event(
             current_user,
             loan_id,
             form.event.data,
             due_date=form.due_date.data or None,
             # 0 is no loan's version: a missing or mangled field is a stale page.
             expected_version=int(version) if version.isdigit() else 0,
+            note=form.note.data or None,
         )
     except InvalidInput as exc:
-        if exc.field == "due_date":
-            form.due_date.errors = [exc.message]
+        if exc.field in ("due_date", "note"):
+            getattr(form, exc.field).errors = [exc.message]
             return _loan_page(loan_id, refused=exc, failed_form=form)
-        return _loan_page(loan_id, refused=InvalidInput(exc.message))
+        return _loan_page(loan_id, refused=InvalidInput(exc.message), failed_form=form)
     except MoochError as exc:
         if exc.status == 404:
             abort(404)
-        return _loan_page(loan_id, refused=exc)
-    flash(f"Done: {labels.EVENTS.get(form.event.data, form.event.data)}.", "success")
+        # What was typed (a note, a date) stays in its form, if that move still exists.
+        return _loan_page(loan_id, refused=exc, failed_form=form)
+    other = loan.shown_name(loan.other_party(current_user), current_user)
+    flash(
+        words.flash(loan.events[-1].event, other=other, item=loan.item, due=loan.due_date),
+        "success",
+    )
     return redirect(url_for("web.loan", loan_id=loan_id))
 
 
@@ -666,4 +688,6 @@ def shown_name(loan: Loan, party: User | None) -> str:
 
 
 web.add_app_template_global(loan_title)
+# The loan's words, in every page and in macros imported without context.
+web.add_app_template_global(words, "words")
 web.add_app_template_global(shown_name)

@@ -1,4 +1,5 @@
-"""The state diagram is drawn from the table the code runs, with one state marked."""
+"""The state diagram is drawn from the table the code runs, in human words, with one
+state marked (or none, on the "How loans work" page)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from app.lending.states import LOAN, STATES
+from app.lending.words import EVENTS, STATE_NAMES
 from app.web.diagram import state_diagram
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def parse(current: str) -> ET.Element:
+def parse(current: str | None) -> ET.Element:
     return ET.fromstring(str(state_diagram(current)))
 
 
@@ -22,9 +24,16 @@ def test_every_state_and_event_of_the_table_is_drawn():
     assert root.get("viewBox") and root.find(f"{SVG}title") is not None
     drawn = {g.get("data-state") for g in root.iter(f"{SVG}g") if g.get("data-state")}
     assert drawn == set(STATES)
+    # Each state and each event by its human name (app.lending.words), never the raw one.
+    names = {g.get("data-state"): g.find(f"{SVG}text").text for g in root.iter(f"{SVG}g")}
+    assert names == {s: STATE_NAMES[s] for s in STATES}
     labels = {t.text for t in root.iter(f"{SVG}text") if "event" in (t.get("class") or "")}
     for step in LOAN.steps:
-        assert any(label.split(" ")[0] == step.event for label in labels), step.event
+        if step.source is None:  # two ways to start one: by who starts it
+            assert f"{''.join(step.who).capitalize()} starts" in labels, step.who
+        else:
+            assert EVENTS[step.event].name in labels, step.event
+    assert "mark_returned" not in (root.find(f"{SVG}desc").text or "")
     edges = {
         (p.get("data-from"), p.get("data-to"))
         for p in root.iter(f"{SVG}path")
@@ -41,9 +50,17 @@ def test_exactly_the_current_state_is_highlighted(current):
     marked = [g for g in root.iter(f"{SVG}g") if "current" in (g.get("class") or "").split()]
     assert [g.get("data-state") for g in marked] == [current]
     assert marked[0].get("aria-current") == "step"
-    assert marked[0].find(f"{SVG}title").text == f"{current} (now)"
+    assert marked[0].find(f"{SVG}title").text == f"{STATE_NAMES[current]} (now)"
     assert [g.get("data-state") for g in root.iter(f"{SVG}g") if g.get("aria-current")] == [current]
-    assert current in root.find(f"{SVG}title").text
+    assert STATE_NAMES[current] in root.find(f"{SVG}title").text
+
+
+def test_with_no_current_state_none_is_marked():
+    root = parse(None)
+    assert not [g for g in root.iter(f"{SVG}g") if g.get("aria-current")]
+    assert {g.get("data-state") for g in root.iter(f"{SVG}g") if g.get("data-state")} == set(STATES)
+    # The same size as the loan's: one inline style, one CSP hash (app.security).
+    assert root.get("style") == parse("lent").get("style")
 
 
 def test_cached_and_safe_to_inline():

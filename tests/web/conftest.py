@@ -49,13 +49,16 @@ def client(browser) -> Browser:
     return browser()
 
 
-def field_error(html: str, field: str) -> str:
-    """The error shown under a form field, after checking the field is marked invalid."""
-    tag = re.search(rf'<(?:input|textarea)[^>]*\bname="{field}"[^>]*>', html)
-    assert tag, f"no field {field!r}"
+def field_error(html: str, field: str, field_id: str | None = None) -> str:
+    """The error shown under a form field, after checking the field is marked invalid.
+    `field_id`: the field's id where it differs from its name (a page of several forms)."""
+    field_id = field_id or field
+    tag = re.search(rf'<(?:input|textarea)[^>]*\bid="{field_id}"[^>]*>', html)
+    assert tag, f"no field {field_id!r}"
+    assert f'name="{field}"' in tag.group(0), tag.group(0)
     assert 'aria-invalid="true"' in tag.group(0), tag.group(0)
-    assert f'aria-describedby="{field}-error"' in tag.group(0) or f'{field}-error"' in tag.group(0)
-    error = re.search(rf'<p class="error" id="{field}-error">(.*?)</p>', html, re.S)
+    assert f'{field_id}-error"' in tag.group(0), tag.group(0)
+    error = re.search(rf'<p class="error" id="{field_id}-error">(.*?)</p>', html, re.S)
     assert error, f"no error text for {field!r}"
     return unescape(error.group(1))
 

@@ -288,7 +288,9 @@ def test_keep_my_account_after_asking_to_delete_it(client, make):
 def test_keep_my_account_when_not_closing_says_why(client, make):
     client.log_in(make.user("Lena"))
     client.post("/account/close/cancel")
-    assert "Cannot abort disconnect" in client.page("/account")
+    assert "Abort disconnect is not possible now: this account is active." in client.page(
+        "/account"
+    )
 
 
 def test_an_account_with_a_loan_under_way_cannot_be_deleted(client, make, enqueued):

@@ -165,9 +165,12 @@ def test_over_100_open_loans_show_the_newest_50_of_each_group_and_count_the_rest
 
 
 def test_a_group_takes_the_room_the_other_leaves(client, lena, bram):
-    # Odd ones lent by Lena and requested of her: hers to answer; even ones borrowed
-    # and given back: waiting on Bram.
-    add(lena, bram, ["requested" if n % 2 == 1 or n > 20 else "returned" for n in range(130)])
+    # Odd ones requested of Lena: hers to answer; even ones she borrows: after the
+    # first 21 still with her (hers to give back), the first ones given back (waiting
+    # on Bram to confirm).
+    add(
+        lena, bram, ["requested" if n % 2 else "lent" if n > 20 else "returned" for n in range(130)]
+    )
     client.log_in(lena)
 
     page = client.page("/")

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from app.extensions import db
+from app.lending import words
 from app.lending.service import today
 from app.models import Loan
 from tests.web.conftest import alert, field_error
@@ -16,6 +17,11 @@ from tests.web.conftest import alert, field_error
 def buttons(html: str) -> list[str]:
     """The events the loan page offers, in order."""
     return re.findall(r'<input name="event" type="hidden" value="([a-z_]+)"', html)
+
+
+def words_of(html: str) -> str:
+    """The page without the <bdi> tags that isolate the names people typed."""
+    return html.replace("<bdi>", "").replace("</bdi>", "")
 
 
 def reload(loan: Loan) -> Loan:
@@ -49,10 +55,10 @@ def test_ask_to_borrow(client, make, enqueued):
     assert response.headers["Location"] == f"/loans/{loan.id}"
     assert (loan.state, loan.borrower_id, loan.lender_id) == ("requested", bob.id, lena.id)
     assert loan.due_date.isoformat() == due and loan.message == "For the weekend"
-    html = client.page(f"/loans/{loan.id}")
+    html = words_of(client.page(f"/loans/{loan.id}"))
     # Until Lena answers, Bob sees the address he typed, not her account's name.
     assert f"Your request is on its way to {lena.email}." in html
-    assert f"You borrow tent from {lena.email}" in html
+    assert f"You asked {lena.email} to lend you the tent" in html
     assert "Lena" not in html.split("<main")[1]
     assert enqueued.mail() == [("loan_requested", lena.email)]
 
@@ -132,6 +138,7 @@ def test_the_answer_is_the_same_for_an_account_an_invitation_or_a_closed_account
         # The same page but for the address and the loan's number.
         main = page.split("<main")[1].replace(other.email, "ADDRESS")
         main = re.sub(r"<time [^>]*>.*?</time>", "TIME", main)
+        main = re.sub(r'data-live-stamp="[^"]*"', "STAMP", main)  # differs per loan
         pages.append(re.sub(r"/loans/\d+", "/loans/N", main))
     assert pages[0] == pages[1] == pages[2]
     assert [kind for kind, _ in enqueued.mail()] == ["loan_requested", "invitation", "invitation"]
@@ -148,23 +155,58 @@ def test_the_dashboard_groups_loans_by_what_needs_me(client, make):
     make.loan(lena, bob, state="closed", item="saw")
     make.loan(bob, make.user("Eve"), state="requested", item="secret")  # not hers
     client.log_in(lena)
-    html = client.page("/")
+    html = words_of(client.page("/"))
     act, wait, done = (
         html.split('id="act"')[1].split('id="wait"')[0],
         html.split('id="wait"')[1].split('id="done"')[0],
         html.split('id="done"')[1],
     )
-    assert "You lend drill to Bob" in act and "You borrow tent from Bob" in act
-    assert "you can: accept, decline" in act
-    assert "You lend ladder to Bob" in wait and "drill" not in wait
-    assert "You lend saw to Bob" in done
+    assert "Bob asks to borrow your drill" in act and "You have Bob’s tent" in act
+    assert "Your move: Accept or Decline" in act and "Your move: Mark as returned" in act
+    assert "Bob has your ladder" in wait and "Waiting on Bob" in wait and "drill" not in wait
+    assert "Your saw is back with you — all done" in done
     assert "secret" not in html
+    assert not re.search(r"\b(mark_returned|hand_over|confirm_return)\b", html)
 
 
-def test_an_empty_dashboard(client, make):
+def test_a_request_waits_on_the_lender_though_the_borrower_could_cancel(client, make):
+    lena, bob = make.user("Lena"), make.user("Bob")
+    make.loan(lena, bob, state="requested", item="drill")
+    html = words_of(client.log_in(bob).page("/"))
+    wait = html.split('id="wait"')[1].split('id="done"')[0]
+    assert f"You asked {lena.email} to lend you the drill" in wait
+    assert f"Waiting on {lena.email}" in wait
+    assert 'class="count">0<' in html.split('id="act"')[1].split("</h2>")[0]
+
+
+def test_overdue_and_due_soon_loans_stand_out_with_relative_dates(client, make):
+    lena, bob = make.user("Lena"), make.user("Bob")
+    day = today()
+    make.loan(lena, bob, state="lent", item="tent", due_date=day + timedelta(days=9))
+    make.loan(lena, bob, state="lent", item="drill", due_date=day + timedelta(days=1))
+    make.loan(lena, bob, state="overdue", item="ladder", due_date=day - timedelta(days=3))
+    html = client.log_in(bob).page("/")
+    act = html.split('id="act"')[1].split('id="wait"')[0]
+    rows = re.findall(r"<li( class=\"[^\"]*\")?>\s*<a class=\"loan-row\"[^>]*>(.*?)</a>", act, re.S)
+    titles = [(cls, re.sub(r"<[^>]+>|\s+", " ", body).strip()) for cls, body in rows]
+    # Overdue first, then due soon, each flagged; the due dates relative to today.
+    assert [cls for cls, _ in titles] == [' class="is-overdue"', ' class="is-due-soon"', ""]
+    assert "ladder is 3 days overdue" in words_of(rows[0][1])
+    assert "due tomorrow" in titles[1][1] and "due in 9 days" in titles[2][1]
+
+
+def test_a_new_user_sees_one_friendly_empty_state(client, make):
     client.log_in(make.user())
     html = client.page("/")
-    assert "Nothing waits on you." in html and "Ask to borrow" in html
+    assert "Nothing lent or borrowed yet" in html and "Ask to borrow" in html
+    assert 'id="act"' not in html and 'id="wait"' not in html and 'id="done"' not in html
+
+
+def test_with_only_finished_loans_the_groups_say_so(client, make):
+    lena = make.user("Lena")
+    make.loan(lena, make.user("Bob"), state="closed", item="saw")
+    html = client.log_in(lena).page("/")
+    assert "Nothing waits on you." in html and "Nothing lent or borrowed yet" not in html
 
 
 # -- the loan page -------------------------------------------------------------------
@@ -174,13 +216,13 @@ ALLOWED = [
     ("requested", "borrower", ["cancel"]),
     ("offered", "borrower", ["accept", "decline"]),
     ("offered", "lender", ["cancel"]),
-    ("agreed", "lender", ["cancel", "hand_over"]),
+    ("agreed", "lender", ["hand_over", "cancel"]),
     ("agreed", "borrower", ["cancel"]),
     ("lent", "borrower", ["mark_returned"]),
     ("lent", "lender", []),
     ("overdue", "borrower", ["mark_returned"]),
     ("returned", "lender", ["confirm_return", "dispute"]),
-    ("disputed", "borrower", ["resolve"]),
+    ("disputed", "borrower", ["resolve", "add_note"]),
     ("closed", "lender", []),
 ]
 
@@ -194,15 +236,19 @@ def test_the_loan_page_offers_exactly_my_moves(client, make, state, role, events
     assert buttons(html) == events
     assert html.count(f'name="version" type="hidden" value="{loan.version}"') == len(events)
     assert ('name="due_date"' in html) == ("hand_over" in events)
-    assert f'badge-{state}">{state}<' in html
+    assert f'badge-{state}">{words.STATE_NAMES[state]}<' in html
     # The counterparty shows by name once they have answered; until then, to the one
     # who asked or offered, by the address.
     initiator, counterparty = (bob, lena) if state == "requested" else (lena, bob)
     viewer = lena if role == "lender" else bob
     hidden = state in ("requested", "offered") and viewer == initiator
     assert (counterparty.name in html) != hidden and counterparty.email in html
-    if not events and state != "closed":
-        assert "it is Bob’s move" in html or "it is Lena’s move" in html or hidden
+    if events:
+        assert 'id="next">Your move<' in html
+    else:  # nothing to press: no empty action card, but whom the loan waits on
+        assert 'id="next"' not in html
+        waits = "Waiting on Bob: Mark as returned." if state == "lent" else None
+        assert (waits in html) if waits else "Waiting on" not in html
 
 
 def test_the_timeline_shows_each_event_and_its_mail_with_delivery_status(browser, make, delivered):
@@ -214,7 +260,7 @@ def test_the_timeline_shows_each_event_and_its_mail_with_delivery_status(browser
     loan = db.session.scalar(db.select(Loan))
     html = as_lena.page(f"/loans/{loan.id}")
     timeline = html.split('id="history"')[1]
-    assert "<strong>Bob</strong> started the loan" in timeline
+    assert "<strong>Bob</strong> asked to borrow it" in timeline
     assert "Loan requested</span> to Lena" in timeline
     assert "delivery-pending" in timeline and ">queued<" in timeline
 
@@ -225,8 +271,8 @@ def test_the_timeline_shows_each_event_and_its_mail_with_delivery_status(browser
     fire(as_lena, loan, "accept")
     timeline = as_lena.page(f"/loans/{loan.id}").split('id="history"')[1]
     first, second = timeline.split("<strong>Lena</strong> accepted")
-    assert "started the loan" in first  # oldest first
-    assert "(requested → agreed)" in second and "Loan accepted</span> to Bob" in second
+    assert "asked to borrow it" in first  # oldest first
+    assert "(Requested → Agreed)" in second and "Loan accepted</span> to Bob" in second
 
 
 def test_the_timeline_names_the_system_for_the_loan_clock(client, make):
@@ -235,7 +281,7 @@ def test_the_timeline_names_the_system_for_the_loan_clock(client, make):
     loan = make.loan(make.user("Lena"), make.user("Bob"), state="offered")
     fire_system_event(loan.id, "expire")
     timeline = client.log_in(loan.borrower).page(f"/loans/{loan.id}").split('id="history"')[1]
-    assert "<strong>Mooch</strong> expired, unanswered" in timeline
+    assert "<strong>Mooch</strong> expired: nobody answered in time" in timeline
     assert timeline.count("Loan expired</span>") == 2
 
 
@@ -262,11 +308,13 @@ def test_a_failed_mail_shows_as_failed(client, make):
     assert "delivery-failed" in html and ">failed<" in html
 
 
-def test_the_loan_page_draws_the_state_machine_with_the_current_state(client, make):
+def test_the_loan_page_shows_its_progress_with_the_current_state(client, make):
     loan = make.loan(make.user("Lena"), make.user("Bob"), state="lent")
     html = client.log_in(loan.lender).page(f"/loans/{loan.id}")
-    figure = html.split('id="diagram-title"')[1].split("</figure>")[0]
-    assert "<svg" in figure
+    # The loan's own path, not the whole machine (that is on /how-loans-work).
+    line = html.split('id="progress-title"')[1].split("</section>")[0]
+    assert 'aria-current="step"' in line and 'data-state="lent"' in line
+    assert "<svg" not in html and 'href="/how-loans-work"' in line
 
 
 # -- refusals ------------------------------------------------------------------------
@@ -277,7 +325,7 @@ def test_the_other_partys_move_is_refused_with_a_message(client, make, enqueued)
     client.log_in(loan.borrower)
     response = fire(client, loan, "accept")
     assert response.status_code == 403
-    assert "Only the lender can accept this loan." in alert(response.get_data(as_text=True))
+    assert "Only the lender can “Accept” this loan." in alert(response.get_data(as_text=True))
     assert buttons(response.get_data(as_text=True)) == ["cancel"]
     assert reload(loan).state == "requested" and enqueued.notifications() == []
 
@@ -287,7 +335,9 @@ def test_a_move_not_allowed_in_this_state_is_refused_with_a_message(client, make
     client.log_in(loan.lender)
     response = fire(client, loan, "accept")
     assert response.status_code == 409
-    assert "Cannot accept a loan that is closed." in alert(response.get_data(as_text=True))
+    assert "“Accept” is not possible now: this loan is “Closed”." in alert(
+        response.get_data(as_text=True)
+    )
     assert reload(loan).state == "closed" and enqueued.notifications() == []
 
 
@@ -337,7 +387,7 @@ def test_hand_over_needs_a_good_due_date(client, make, enqueued, due, message):
     response = fire(client, loan, "hand_over", due_date=due)
     assert response.status_code == 400
     html = response.get_data(as_text=True)
-    assert message in field_error(html, "due_date")
+    assert message in field_error(html, "due_date", "due_date-hand_over")
     assert reload(loan).state == "agreed" and enqueued.notifications() == []
 
 
@@ -383,16 +433,19 @@ def test_a_loan_walked_from_request_to_closed(browser, make, delivered):
         assert event in buttons(who.page(path))
         response = fire(who, loan, event, **extra)
         assert response.status_code == 302 and response.headers["Location"] == path
-        assert "Done:" in who.page(path)
+        assert words.EVENTS[event].flash.split(":")[0] in who.page(path)
         assert reload(loan).state == state
     assert reload(loan).due_date.isoformat() == due
 
     delivered.run()
     html = as_bob.page(path)
-    assert buttons(html) == [] and 'badge-closed">closed<' in html
+    assert buttons(html) == [] and 'badge-closed">Closed<' in html
     timeline = html.split('id="history"')[1]
-    for done in ("started the loan", "accepted", "handed it over", "gave it back"):
+    for done in ("asked to borrow it", "accepted", "handed it over", "marked it as returned"):
         assert done in timeline
     assert "confirmed the return" in timeline
     assert "delivery-pending" not in timeline and timeline.count(">sent<") == 7
-    assert "You borrow cordless drill from Lena" in as_bob.page("/").split('id="done"')[1]
+    assert (
+        "You gave the cordless drill back to Lena — all done"
+        in words_of(as_bob.page("/")).split('id="done"')[1]
+    )
