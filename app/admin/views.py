@@ -3,6 +3,15 @@
 Anonymous visitors are sent to log in; logged-in people who are not admins get the
 403 page. Every POST carries the CSRF token (CSRFProtect checks it app-wide, and the
 view checks its form again) and ends in a redirect with a flash (POST-redirect-GET).
+
+/admin/notifications is filtered by a GET form, so a filtered view is a URL to share:
+`status` (`all` for any), `notifier`, `address` (part of the address, any case),
+`from` and `to` (created on those days, UTC, both inclusive); see filters.py. With no
+filter at all it shows the failed rows, as it always has: what an admin comes for.
+A link that narrows by notifier, address or date without naming a status shows every
+status. A bad value answers 400 with the form as typed and says what is wrong; it
+never falls back to another view. Each row says in words why it was or was not sent
+(why.py).
 """
 
 from __future__ import annotations
@@ -26,13 +35,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 from wtforms import HiddenField
 
+from app.admin import filters as notification_filters
+from app.admin.why import is_stuck, why
 from app.errors import MoochError
 from app.extensions import db, login
 from app.jobqueue import QueueUnavailable, job_queue
 from app.models import Notification, utcnow
-from app.notifications import outbox
 from app.notifications import retry as retries
-from app.notifications.outbox import FAILED, PENDING
+from app.notifications.outbox import FAILED
 from app.security import is_local_path
 from app.web.errors import CSRF_EXPIRED
 
@@ -47,8 +57,6 @@ admin = Blueprint(
     static_url_path="/static",
 )
 
-# Failed first: what an admin comes here for.
-STATUSES = (FAILED, *(s for s in outbox.STATUSES if s != FAILED), "all")
 PER_PAGE = 50
 JOBS_SHOWN = 50
 
@@ -118,50 +126,71 @@ def index():
 # -- notifications ------------------------------------------------------------------
 
 
-def _counts() -> dict[str, int]:
+def _statuses() -> tuple[str, ...]:
+    """The tabs: failed first (what an admin comes here for), the outbox's others, all."""
+    return (*notification_filters.statuses(), notification_filters.ANY)
+
+
+def _counts(*where) -> dict[str, int]:
+    """Rows by status (and "all"), of those matching `where`."""
     rows = db.session.execute(
-        select(Notification.status, func.count()).group_by(Notification.status)
+        select(Notification.status, func.count()).where(*where).group_by(Notification.status)
     ).all()
-    counts = {status: 0 for status in STATUSES}
+    counts = {status: 0 for status in _statuses()}
     for status, n in rows:
         counts[status] = n
     counts["all"] = sum(n for _, n in rows)
     return counts
 
 
+def _failed_total() -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Notification).where(Notification.status == FAILED)
+    )
+
+
 @admin.get("/notifications")
 def notifications():
-    status = request.args.get("status", FAILED)
-    if status not in STATUSES:
-        status = FAILED
+    parsed = notification_filters.parse(request.args)
+    context = {
+        "statuses": _statuses(),
+        "notifiers": notification_filters.notifier_choices(),
+        "typed": parsed.typed,
+        "errors": parsed.errors,
+        "malformed": parsed.malformed,
+        "here": request.full_path.rstrip("?"),
+    }
+    if parsed.filters is None:
+        return render_template(
+            "admin/notifications.html", filters=None, failed_total=_failed_total(), **context
+        ), 400
+    filters = parsed.filters
     # Newest first by id (the primary key's order is the order of creation), so a
-    # large outbox needs no index on created_at.
-    query = select(Notification).options(joinedload(Notification.loan))
-    query = query.order_by(Notification.id.desc())
-    if status != "all":
-        query = query.where(Notification.status == status)
+    # large outbox needs no index on created_at to be paged.
+    query = (
+        select(Notification)
+        .options(joinedload(Notification.loan))
+        .where(*filters.conditions())
+        .order_by(Notification.id.desc())
+    )
     page = db.paginate(
         query, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False
     )
     now = utcnow()
     grace = timedelta(seconds=current_app.config["NOTIFICATION_RELAY_GRACE"])
-
-    def stuck(row: Notification) -> bool:
-        """Pending, due, and its job should have run by now: worth enqueuing again."""
-        if row.status != PENDING:
-            return False
-        if row.not_before is not None:
-            return row.not_before <= now
-        return row.created_at <= now - grace
-
+    # The tabs count what the other filters let through; "retry all" is for every row.
+    counts = _counts(*filters.conditions(with_status=False))
+    failed = _failed_total() if filters.narrowed else counts[FAILED]
     return render_template(
         "admin/notifications.html",
-        status=status,
-        statuses=STATUSES,
-        counts=_counts(),
+        filters=filters,
+        status=filters.status,
+        counts=counts,
+        failed_total=failed,
         page=page,
-        stuck=stuck,
-        here=request.full_path.rstrip("?"),
+        rows=[(row, why(row, now, grace), is_stuck(row, now, grace)) for row in page.items],
+        label=notification_filters.notifier_label,
+        **context,
     )
 
 

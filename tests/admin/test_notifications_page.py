@@ -1,5 +1,6 @@
 """/admin/notifications: the outbox by status, with its errors; retrying failed mail
-from the page; who may see it; CSRF."""
+from the page; who may see it; CSRF. The other filters and the "why" column:
+test_notification_filters.py."""
 
 from __future__ import annotations
 
@@ -23,9 +24,8 @@ COLUMNS = (
     "loan",
     "status",
     "attempts",
-    "error",
+    "why",
     "created",
-    "when",
     "action",
 )
 ACTIONS = [
@@ -74,13 +74,13 @@ def test_failed_rows_show_their_error_and_attempts(admin, failed, sent):
     page = admin.page("/admin/notifications")  # failed, by default
     assert rows_on(page) == [welcome.id, loan_mail.id]  # newest first
     row = cells_of(page, loan_mail.id)
-    assert row["notifier"] == "loan_accepted"
+    assert row["notifier"] == "Loan accepted loan_accepted"
     assert row["recipient"] == loan_mail.recipient_email
     assert row["loan"] == f"#{loan_mail.loan_id} blue tent"
     assert (row["status"], row["attempts"]) == ("failed", "1")
-    assert "550" in row["error"] and "No such user" in row["error"]
-    assert row["error"] == loan_mail.last_error
-    assert row["action"] == "Retry" and row["when"] == "—"
+    assert "550" in row["why"] and "No such user" in row["why"]
+    assert row["why"].endswith(loan_mail.last_error)  # the server's words, as recorded
+    assert row["action"] == "Retry"
     assert cells_of(page, welcome.id)["loan"] == "—"
     assert delivered_row.id not in rows_on(page)
     assert tab_counts(page) == {"failed": 2, "pending": 0, "sent": 1, "skipped": 0, "all": 3}
@@ -98,11 +98,12 @@ def test_status_tabs(admin, failed, sent, make):
     assert rows_on(admin.page("/admin/notifications?status=failed")) == [failed_row.id]
     everything = admin.page("/admin/notifications?status=all")
     assert rows_on(everything) == [pending_row.id, sent_row.id, failed_row.id]
-    assert cells_of(everything, sent_row.id)["when"].startswith("sent 20")
+    assert cells_of(everything, sent_row.id)["why"].startswith("Sent at 20")
     # Nothing to retry: a fresh pending row has its job, a sent row is done.
     assert cells_of(everything, pending_row.id)["action"] == ""
     assert cells_of(everything, sent_row.id)["action"] == ""
-    assert rows_on(admin.page("/admin/notifications?status=nonsense")) == [failed_row.id]
+    # An unknown status is said to be one, not quietly replaced by another.
+    assert rows_on(admin.page("/admin/notifications?status=nonsense", status=400)) == []
 
 
 def test_pages_of_fifty_newest_first(admin, make):
