@@ -96,6 +96,9 @@ class Config:
         self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         # The From of every mail: "Mooch <mooch@HOST>", HOST being BASE_URL's, unless set.
         self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER") or _sender(self.BASE_URL)
+        # A mailbox that takes "unsubscribe" mail: offered in List-Unsubscribe beside the
+        # one-click link, when set.
+        self.MAIL_UNSUBSCRIBE_ADDRESS = os.environ.get("MAIL_UNSUBSCRIBE_ADDRESS", "").strip()
         self.LOAN_EXPIRY_DAYS = _int("LOAN_EXPIRY_DAYS", 7)
         self.PASSWORD_RESET_MAX_AGE = _int("PASSWORD_RESET_MAX_AGE", 3600)
         self.CONFIRM_MAX_AGE = _int("CONFIRM_MAX_AGE", 7 * 24 * 3600)

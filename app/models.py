@@ -250,3 +250,15 @@ class Notification(db.Model):
 
 
 __all__ = ["AuditEvent", "Loan", "LoginSession", "Notification", "User", "utcnow"]
+
+
+class MailPreference(db.Model):
+    """How one person wants one optional notifier (app.notifications.preferences);
+    no row is the default, "immediately"."""
+
+    __tablename__ = "mail_preferences"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    notifier: Mapped[str] = mapped_column(String(40), primary_key=True)
+    choice: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

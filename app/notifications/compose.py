@@ -18,7 +18,11 @@ from app.lending import words
 from app.models import Loan, Notification, User
 from app.notifications.links import absolute, link_for, loan_path
 from app.notifications.mailer import OutgoingMessage, _sender_pair
-from app.notifications.notifiers import NOTIFIERS, Notifier
+from app.notifications.notifiers import NOTIFIERS, OPTIONAL, Notifier
+from app.notifications.preferences import list_unsubscribe_headers, unsubscribe_path
+
+# The account page's mail settings, linked from every optional mail's footer.
+SETTINGS_PATH = "/account#mail"
 
 
 def mail_domain() -> str:
@@ -87,6 +91,13 @@ def context(notification: Notification) -> dict:
         "loan_url": absolute(loan_path(loan.id)) if loan else None,
         "base_url": current_app.config["BASE_URL"],
         "expiry_days": current_app.config["LOAN_EXPIRY_DAYS"],
+        # Optional mail only: what it is about in the settings' words, and where to
+        # turn it off (one click) or change every choice.
+        "optional": OPTIONAL.get(notifier.name),
+        "unsubscribe_url": absolute(unsubscribe_path(recipient.id, notifier.name))
+        if notifier.name in OPTIONAL and recipient.id is not None
+        else None,
+        "settings_url": absolute(SETTINGS_PATH),
     }
 
 
@@ -166,6 +177,12 @@ def compose(notification: Notification) -> OutgoingMessage:
         extra_headers={},
     )
     message.msgId = message_id(notification)
+    if ctx["unsubscribe_url"]:
+        message.extra_headers.update(
+            list_unsubscribe_headers(
+                notification.recipient_id, notifier.name, ctx["unsubscribe_url"]
+            )
+        )
     if notification.loan is not None:
         root = thread_id(notification.loan)
         message.extra_headers["In-Reply-To"] = root

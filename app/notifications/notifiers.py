@@ -126,3 +126,27 @@ NOTIFIERS: dict[str, Notifier] = {
         Notifier("farewell", "Your Mooch account is closed", "home", "Visit Mooch"),
     )
 }  # fmt: skip
+
+# The mail a person may turn off, in the words of the account page's mail settings.
+# Every other notifier is essential and always sent: it proves an address, guards an
+# account, or asks for the answer that moves a loan on (a request, an offer, the
+# invitation carrying one).
+OPTIONAL: dict[str, str] = {
+    "loan_accepted": "Someone accepts your request or offer",
+    "loan_declined": "Someone declines your request or offer",
+    "loan_cancelled": "A loan is cancelled",
+    "loan_expired": "A request or offer expires unanswered",
+    "loan_started": "A loan starts (with its due date for your calendar)",
+    "loan_due_soon": "Something you borrowed is due back soon",
+    "loan_overdue": "Something you borrowed is overdue",
+    "loan_overdue_lender": "Something you lent is overdue",
+    "loan_returned": "A borrower says your thing is back",
+    "loan_closed": "A loan is closed",
+    "loan_disputed": "A return is disputed",
+    "loan_note": "A note about a disputed return",
+    "loan_resolved": "A dispute is resolved",
+    "welcome": "Welcome, once your address is confirmed",
+}
+ESSENTIAL = frozenset(NOTIFIERS) - set(OPTIONAL)
+if not set(OPTIONAL) <= set(NOTIFIERS):
+    raise ValueError(f"OPTIONAL names unknown notifiers: {set(OPTIONAL) - set(NOTIFIERS)}")

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, event, select
 from app.extensions import db
 from app.jobqueue import QueueUnavailable, job_queue
 from app.models import AuditEvent, Loan, Notification, User, utcnow
+from app.notifications import preferences
 from app.notifications.notifiers import NOTIFIERS
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ def record(
     with `skipped` (the reason), a row that is never sent."""
     if notifier not in NOTIFIERS:
         raise ValueError(f"unknown notifier {notifier!r}")
+    if not skipped and preferences.turned_off(recipient.id, notifier):
+        skipped = preferences.TURNED_OFF
     notification = Notification(
         notifier=notifier,
         recipient=recipient,

@@ -14,6 +14,7 @@ from app.extensions import login
 from app.web import (
     guide,  # noqa: F401 -- registers /how-loans-work on `web`
     live,  # noqa: F401 -- registers the pages' stamps (/loans/<id>/stamp) on `web`
+    mail_settings,  # noqa: F401 -- registers /account/mail and /unsubscribe/<token> on `web`
 )
 from app.web.views import web
 

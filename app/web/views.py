@@ -31,7 +31,9 @@ from app.lending import service as lending
 from app.lending import words
 from app.lending.mail_view import SeenMail, mail_as_seen
 from app.models import Loan, User
+from app.notifications import preferences
 from app.notifications.failures import Failure, explain
+from app.notifications.notifiers import OPTIONAL
 from app.security import safe_next
 from app.web import forms, labels, story
 from app.web.errors import CSRF_EXPIRED
@@ -334,14 +336,23 @@ def reset_password(token: str):
 
 
 def _account_page(
-    name_form=None, password_form=None, close_form=None, refused: MoochError | None = None
+    name_form=None,
+    password_form=None,
+    close_form=None,
+    refused: MoochError | None = None,
+    mail_form=None,
+    mail_typed: dict[str, str | None] | None = None,
 ):
     name_form = name_form or forms.NameForm(formdata=None, name=current_user.name)
     password_form = password_form or forms.ChangePasswordForm(formdata=None)
     close_form = close_form or forms.ButtonForm(prefix="close")
+    mail_form = mail_form or forms.ButtonForm(prefix="mail")
     status = refused.status if refused else max(status_of(name_form), status_of(password_form))
-    if close_form.form_errors and not refused:
+    if (close_form.form_errors or mail_form.form_errors) and not refused:
         status = 400
+    # Each optional mail with its choice: as saved, or as just typed if refused.
+    chosen = preferences.choices_for(current_user)
+    mail_choices = {name: (mail_typed or {}).get(name) or choice for name, choice in chosen.items()}
     return (
         render_template(
             "web/account.html",
@@ -350,6 +361,10 @@ def _account_page(
             close_form=close_form,
             keep_form=forms.ButtonForm(prefix="keep"),
             everywhere_form=forms.ButtonForm(prefix="everywhere"),
+            mail_form=mail_form,
+            mail_choices=mail_choices,
+            mail_about=OPTIONAL,
+            mail_labels=preferences.CHOICES,
         ),
         status,
     )

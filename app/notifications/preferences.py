@@ -1,0 +1,114 @@
+"""What mail each person wants (issue 12): per optional notifier, "immediately" or
+"never". Essential mail (notifiers.ESSENTIAL) is always sent.
+
+The choice is applied when a notification row is made (outbox.record): a notifier
+turned off is recorded `skipped` with the reason TURNED_OFF, so the loan page can say
+"not emailed: Ana turned these off"; the worker never drops mail.
+
+Every optional mail carries a one-click unsubscribe link (RFC 8058): a signed token
+naming the person and the notifier, that never expires (an old mail's link must keep
+working) and does one thing, turn that notifier off for that person.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import select
+
+from app.errors import InvalidInput
+from app.extensions import db
+from app.models import MailPreference, User, utcnow
+from app.notifications.notifiers import OPTIONAL
+
+IMMEDIATELY, NEVER = "immediately", "never"
+CHOICES = {IMMEDIATELY: "Email me", NEVER: "Don’t email me"}
+# A skipped row's reason when its reader turned the notifier off.
+TURNED_OFF = "turned off by the recipient"
+
+
+def choices_for(user: User) -> dict[str, str]:
+    """Every optional notifier and this person's choice for it."""
+    chosen = dict(
+        db.session.execute(
+            select(MailPreference.notifier, MailPreference.choice).where(
+                MailPreference.user_id == user.id
+            )
+        ).all()
+    )
+    return {name: chosen.get(name, IMMEDIATELY) for name in OPTIONAL}
+
+
+def turned_off(user_id: int | None, notifier: str) -> bool:
+    """Whether this person has turned this notifier off (never, for essential mail)."""
+    if user_id is None or notifier not in OPTIONAL:
+        return False
+    choice = db.session.scalar(
+        select(MailPreference.choice).where(
+            MailPreference.user_id == user_id, MailPreference.notifier == notifier
+        )
+    )
+    return choice == NEVER
+
+
+def choose(user: User, notifier: object, choice: object) -> None:
+    """Record `user`'s choice for one optional notifier (part of the caller's
+    transaction). Idempotent."""
+    if not isinstance(notifier, str) or notifier not in OPTIONAL:
+        raise InvalidInput("That is not an email you can turn off.", field="notifier")
+    if not isinstance(choice, str) or choice not in CHOICES:
+        raise InvalidInput(
+            f"Choose one of: {', '.join(CHOICES.values())}.", field=f"choice-{notifier}"
+        )
+    row = db.session.get(MailPreference, (user.id, notifier))
+    if row is None:
+        db.session.add(MailPreference(user_id=user.id, notifier=notifier, choice=choice))
+    elif row.choice != choice:
+        row.choice, row.updated_at = choice, utcnow()
+
+
+# -- one-click unsubscribe ------------------------------------------------------------
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="mooch-unsubscribe")
+
+
+def unsubscribe_token(user_id: int, notifier: str) -> str:
+    return _serializer().dumps({"u": user_id, "n": notifier})
+
+
+def read_unsubscribe_token(token: object) -> tuple[int, str]:
+    """(user id, notifier) from a token, or InvalidInput for any link we did not make."""
+    if not isinstance(token, str) or not token or len(token) > 500:
+        raise InvalidInput("This unsubscribe link is not valid.", field="token")
+    try:
+        payload = _serializer().loads(token)
+    except BadSignature:
+        raise InvalidInput("This unsubscribe link is not valid.", field="token") from None
+    user_id, notifier = payload.get("u"), payload.get("n")
+    if not isinstance(user_id, int) or notifier not in OPTIONAL:
+        raise InvalidInput("This unsubscribe link is not valid.", field="token")
+    return user_id, notifier
+
+
+def unsubscribe_path(user_id: int, notifier: str) -> str:
+    return f"/unsubscribe/{unsubscribe_token(user_id, notifier)}"
+
+
+def list_unsubscribe_headers(user_id: int, notifier: str, url: str) -> dict[str, str]:
+    """RFC 2369 List-Unsubscribe (the https link, and a mailto: when
+    MAIL_UNSUBSCRIBE_ADDRESS is set) and RFC 8058 List-Unsubscribe-Post, for an
+    optional notifier's mail; none for essential mail."""
+    if notifier not in OPTIONAL:
+        return {}
+    targets = [f"<{url}>"]
+    mailbox = current_app.config.get("MAIL_UNSUBSCRIBE_ADDRESS")
+    if mailbox:
+        targets.append(
+            f"<mailto:{mailbox}?subject=unsubscribe-{unsubscribe_token(user_id, notifier)}>"
+        )
+    return {
+        "List-Unsubscribe": ", ".join(targets),
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }

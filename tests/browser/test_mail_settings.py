@@ -1,0 +1,53 @@
+"""The email settings and the unsubscribe page in a real browser, on a phone and a
+laptop: choices saved from the account page; the one-click page asks, then confirms."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from app.notifications import preferences
+from tests.support import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+
+
+def fits(page) -> None:
+    width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width <= inner, (width, inner)
+
+
+def test_email_settings_and_unsubscribe(make, live_server, new_page, screenshots):
+    bob = make.user("Bob")
+    page = new_page()
+    # The link from a mail, opened without being logged in.
+    page.goto(preferences.unsubscribe_path(bob.id, "loan_due_soon"))
+    expect(page.get_by_role("heading", name="Stop these emails?")).to_be_visible()
+    for size, viewport in SIZES.items():
+        page.set_viewport_size(viewport)
+        fits(page)
+        page.screenshot(path=str(screenshots / f"unsubscribe-{size}.png"), full_page=True)
+    page.get_by_role("button", name="Unsubscribe").click()
+    expect(page.get_by_role("heading", name="Unsubscribed")).to_be_visible()
+
+    page.goto("/login")
+    page.get_by_label("Email address").fill(bob.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/account#mail")
+    due_soon = page.get_by_role("group", name="Something you borrowed is due back soon")
+    expect(due_soon.get_by_label("Don’t email me")).to_be_checked()
+    page.get_by_role("group", name="A loan is closed").get_by_label("Don’t email me").check()
+    page.get_by_role("button", name="Save my email settings").click()
+    expect(page.locator(".flashes")).to_contain_text("Your email settings are saved.")
+    expect(
+        page.get_by_role("group", name="A loan is closed").get_by_label("Don’t email me")
+    ).to_be_checked()
+    for size, viewport in SIZES.items():
+        page.set_viewport_size(viewport)
+        fits(page)
+        page.locator("#mail").locator("xpath=..").screenshot(
+            path=str(screenshots / f"mail-settings-{size}.png")
+        )
