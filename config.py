@@ -99,6 +99,8 @@ class Config:
         # A mailbox that takes "unsubscribe" mail: offered in List-Unsubscribe beside the
         # one-click link, when set.
         self.MAIL_UNSUBSCRIBE_ADDRESS = os.environ.get("MAIL_UNSUBSCRIBE_ADDRESS", "").strip()
+        # Permanent refusals of an address (SMTP 5xx to RCPT) before it is suppressed.
+        self.MAIL_BOUNCE_LIMIT = _int("MAIL_BOUNCE_LIMIT", 2)
         self.LOAN_EXPIRY_DAYS = _int("LOAN_EXPIRY_DAYS", 7)
         self.PASSWORD_RESET_MAX_AGE = _int("PASSWORD_RESET_MAX_AGE", 3600)
         self.CONFIRM_MAX_AGE = _int("CONFIRM_MAX_AGE", 7 * 24 * 3600)

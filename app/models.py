@@ -262,3 +262,16 @@ class MailPreference(db.Model):
     notifier: Mapped[str] = mapped_column(String(40), primary_key=True)
     choice: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MailSuppression(db.Model):
+    """An address that hard-bounced (app.notifications.suppression): its permanent
+    refusals counted, and once there were enough, when it stopped getting mail."""
+
+    __tablename__ = "mail_suppressions"
+
+    address: Mapped[str] = mapped_column(String(254), primary_key=True)  # lower case
+    reason: Mapped[str] = mapped_column(Text)  # the last refusal, as the server said it
+    failures: Mapped[int] = mapped_column(default=0)
+    suppressed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

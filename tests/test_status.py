@@ -45,7 +45,9 @@ WORKER_KEYS = {
     "birth",
 }
 QUEUE_KEYS = {"name", "queued", "started", "failed", "scheduled", "deferred", "finished"}
-NOTIFICATION_KEYS = {"pending", "sent", "failed", "skipped", "oldest_pending_seconds"}
+NOTIFICATION_KEYS = {
+    "pending", "sent", "failed", "skipped", "suppressed", "oldest_pending_seconds"
+}  # fmt: skip
 LIMIT = 600.0
 # A row backdated by 30 s, a moment ago, against a limit of 10 s.
 STALE_30 = r"oldest pending notification is 3\ds old \(limit 10s\)"
@@ -230,6 +232,7 @@ def test_nothing_pending_has_no_oldest_age(app, make):
         "sent": 1,
         "failed": 0,
         "skipped": 0,
+        "suppressed": 0,
         "oldest_pending_seconds": None,
     }
 

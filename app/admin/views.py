@@ -42,6 +42,7 @@ from app.extensions import db, login
 from app.jobqueue import QueueUnavailable, job_queue
 from app.models import Notification, utcnow
 from app.notifications import retry as retries
+from app.notifications import suppression
 from app.notifications.outbox import FAILED
 from app.security import is_local_path
 from app.web.errors import CSRF_EXPIRED
@@ -278,3 +279,23 @@ def requeue_all_jobs():
         else:
             flash(f"{done} failed job(s) back in the queue.", "success" if done else "info")
     return redirect(url_for("admin.rq"))
+
+
+# -- addresses that bounced ---------------------------------------------------------
+
+
+@admin.get("/suppressions")
+def suppressions():
+    return render_template("admin/suppressions.html", rows=suppression.listed())
+
+
+@admin.post("/suppressions/lift")
+def lift_suppression():
+    form = ActionForm()
+    if _submitted(form):
+        address = request.form.get("address", "")
+        if suppression.lift(address):
+            flash(f"{address} gets mail again.", "success")
+        else:
+            flash(f"{address} was not on the list.", "info")
+    return redirect(url_for("admin.suppressions"))

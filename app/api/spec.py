@@ -23,6 +23,7 @@ from app.accounts import states as account_states
 from app.errors import MoochError
 from app.lending import service as lending
 from app.lending import states as loan_states
+from app.notifications import outbox
 
 PREFIX = "/api/v1"
 # PostgreSQL's integer: a larger id in a path could never name a row.
@@ -191,9 +192,10 @@ NOTIFICATION = _object(
         "notifier": {"type": "string"},
         "recipient": {"type": "string", "description": "The address it was sent to."},
         "status": {
-            "enum": ["pending", "sent", "failed", "skipped"],
+            "enum": list(outbox.STATUSES),
             "description": "skipped: decided against when the change was made (for "
-            "example, an address already invited that day).",
+            "example, an address already invited that day, or mail its reader turned "
+            "off); suppressed: not sent because the address hard-bounced.",
         },
         "sent_at": _nullable(DATE_TIME),
         "problem": {

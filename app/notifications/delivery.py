@@ -22,7 +22,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import AuditEvent, Loan, Notification, utcnow
-from app.notifications import outbox
+from app.notifications import outbox, suppression
 from app.notifications.compose import compose
 from app.notifications.mailer import SendAborted, mailer_for
 from app.notifications.pace import pace_for
@@ -183,6 +183,11 @@ def _failed(notification_id: int, exc: BaseException) -> str:
         _finish(notification_id, not_before=retry_at, last_error=error)
         return "retry"
     _finish(notification_id, status=outbox.FAILED, not_before=None, last_error=error)
+    if suppression.is_bounce(exc):
+        address = db.session.get(Notification, notification_id).recipient_email
+        db.session.rollback()
+        if suppression.record_bounce(address, error):
+            log.warning("address of notification %s suppressed after bounces", notification_id)
     return "failed"
 
 

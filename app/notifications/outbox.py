@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, event, select
 from app.extensions import db
 from app.jobqueue import QueueUnavailable, job_queue
 from app.models import AuditEvent, Loan, Notification, User, utcnow
-from app.notifications import preferences
+from app.notifications import preferences, suppression
 from app.notifications.notifiers import NOTIFIERS
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,10 @@ _NEW_IDS = "mooch_new_notifications"
 #                                                               \--> pending (retry at not_before)
 #                                                                \--> failed
 #   skipped: decided against when the change was made; never sent.
+#   suppressed: not sent because the address hard-bounced (suppression.py).
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
-STATUSES = (PENDING, SENT, FAILED, SKIPPED)
+SUPPRESSED = "suppressed"
+STATUSES = (PENDING, SENT, FAILED, SKIPPED, SUPPRESSED)
 
 
 def due(now: datetime) -> ColumnElement[bool]:
@@ -72,15 +74,21 @@ def record(
     with `skipped` (the reason), a row that is never sent."""
     if notifier not in NOTIFIERS:
         raise ValueError(f"unknown notifier {notifier!r}")
-    if not skipped and preferences.turned_off(recipient.id, notifier):
-        skipped = preferences.TURNED_OFF
+    status = SKIPPED if skipped else PENDING
+    # Read without flushing: the caller may be half-way through building its rows (a
+    # loan whose parties are not set yet).
+    with db.session.no_autoflush:
+        if not skipped and preferences.turned_off(recipient.id, notifier):
+            status, skipped = SKIPPED, preferences.TURNED_OFF
+        if status == PENDING and (bounced := suppression.suppressed(recipient.email)):
+            status, skipped = SUPPRESSED, f"{suppression.BOUNCED}: {bounced.reason}"
     notification = Notification(
         notifier=notifier,
         recipient=recipient,
         recipient_email=recipient.email,
         loan=loan,
         audit_event=audit_event,
-        status=SKIPPED if skipped else PENDING,
+        status=status,
         last_error=skipped,
         attempts=0,
     )

@@ -6,7 +6,13 @@ from __future__ import annotations
 from app.lending.states import FINISHED  # noqa: F401 -- the templates read it here
 from app.notifications.preferences import TURNED_OFF  # noqa: F401 -- a skipped row's reason
 
-DELIVERY = {"pending": "queued", "sent": "sent", "failed": "failed", "skipped": "not sent"}
+DELIVERY = {
+    "pending": "queued",
+    "sent": "sent",
+    "failed": "failed",
+    "skipped": "not sent",
+    "suppressed": "not sent",
+}
 
 
 def notifier(name: str) -> str:
