@@ -3,7 +3,7 @@
 forms.py     Flask-WTF forms (CSRF); the services do the checking, naming the field
 views.py     the routes: form → service → redirect with a flash, or the form again
 errors.py    our HTML error pages, for every path outside the JSON API
-labels.py    the words the pages use for states, events and emails
+labels.py    the pages' words for mail (the loan's own are app.lending.words)
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ delivery status and a notifier's name, as the person reading the page would put 
 
 from __future__ import annotations
 
-from app.lending.states import FINISHED  # noqa: F401 -- the templates read it here
+from app.lending.states import FINISHED  # noqa: F401 -- finished states, as the pages group them
 from app.notifications.preferences import TURNED_OFF  # noqa: F401 -- a skipped row's reason
 
 DELIVERY = {

@@ -19,7 +19,6 @@ class Seen:
     role: str
     other: str  # the other party's name, as the viewer may see it
     headline: str
-    moves: list[str]  # the viewer's events, forward ones first
     forward: list[str]  # the names of the forward ones ("Accept", "Decline")
     due: str | None  # "due tomorrow", "3 days overdue"
     urgency: str | None  # "overdue", "due-soon" or None
@@ -75,7 +74,6 @@ def seen(loan: Loan, viewer: User, today: date | None = None) -> Seen:
         role=loan.role_of(viewer) or "borrower",
         other=loan.shown_name(loan.other_party(viewer), viewer),
         headline=headline(loan, viewer, today),
-        moves=forward + [e for e in events if e in BACKWARD],
         forward=[words.event_name(e) for e in forward],
         due=words.due_phrase(loan.due_date, today) if shows_due else None,
         urgency=urgency(loan, today),

@@ -689,12 +689,6 @@ def change_counterparty(loan_id: int):
     return redirect(url_for("web.loan", loan_id=loan_id))
 
 
-def loan_title(loan: Loan, viewer: User) -> str:
-    if loan.role_of(viewer) == "lender":
-        return f"You lend {loan.item} to {loan.shown_name(loan.borrower, viewer)}"
-    return f"You borrow {loan.item} from {loan.shown_name(loan.lender, viewer)}"
-
-
 def shown_name(loan: Loan, party: User | None) -> str:
     """`party`'s name as the logged-in viewer may see it (Loan.shown_name)."""
     if party is None:
@@ -702,7 +696,6 @@ def shown_name(loan: Loan, party: User | None) -> str:
     return loan.shown_name(party, current_user)
 
 
-web.add_app_template_global(loan_title)
 # The loan's words, in every page and in macros imported without context.
 web.add_app_template_global(words, "words")
 web.add_app_template_global(shown_name)
