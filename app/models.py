@@ -30,6 +30,9 @@ class User(db.Model):
     # Column name differs from any trigger name: transitions writes triggers onto models.
     state: Mapped[str] = mapped_column(String(16), index=True)
     is_admin: Mapped[bool] = mapped_column(default=False)
+    # The language pages and mail are written in, and the zone dates are shown in.
+    locale: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
 
