@@ -3,7 +3,9 @@
 The outbox, the relay, retries, `worker.py status` and the admin pages ask a
 `JobQueue` (`job_queue()`) a handful of questions and never see RQ:
 
-- `enqueue(ids)`: one job per notification id, in one round trip;
+- `enqueue(ids)`: one job per notification id, in one round trip; `once=True` leaves
+  an id that has a job alone, atomically (the relay and a worker giving a send back
+  may both enqueue the same row at the same moment);
 - `live(ids)`: of these ids, which have a job that will still run, and how: waiting
   in the queue, or taken by a worker that is alive;
 - `discard(ids)`: drop the leftover jobs of dead or failed attempts, so a new job can
@@ -23,6 +25,7 @@ BEAT_TTL seconds later the jobs it held count as gone, whatever RQ's registries 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +36,7 @@ from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import (
     DeferredJobRegistry,
@@ -97,7 +100,10 @@ class RQJobQueue:
         with _unavailable():
             self.connection.ping()
 
-    def enqueue(self, ids: Sequence[int]) -> None:
+    def enqueue(self, ids: Sequence[int], once: bool = False) -> None:
+        if once:
+            self._enqueue_once(ids)
+            return
         with _unavailable():
             self.queue.enqueue_many(
                 [
@@ -111,6 +117,21 @@ class RQJobQueue:
                     for nid in ids
                 ]
             )
+
+    def _enqueue_once(self, ids: Sequence[int]) -> None:
+        """RQ's unique enqueue (check, save and push in one Lua script), a round trip
+        per id: an id whose job exists already, enqueued by someone else a moment
+        ago, keeps that one job."""
+        for nid in ids:
+            with _unavailable(), contextlib.suppress(DuplicateJobError):
+                self.queue.enqueue_call(
+                    JOB_FUNCTION,
+                    args=(nid,),
+                    job_id=job_id(nid),
+                    result_ttl=0,
+                    description=f"notification {nid}",
+                    unique=True,
+                )
 
     def live(self, ids: Sequence[int]) -> dict[int, Liveness]:
         if not ids:
@@ -341,10 +362,10 @@ class MemoryJobQueue:
     def ping(self) -> None:
         self._check()
 
-    def enqueue(self, ids: Sequence[int]) -> None:
+    def enqueue(self, ids: Sequence[int], once: bool = False) -> None:
         self._check()
         for nid in ids:
-            if nid not in self.waiting:
+            if nid not in self.waiting and not (once and nid in self.taken):
                 self.waiting.append(nid)
 
     def live(self, ids: Sequence[int]) -> dict[int, Liveness]:

@@ -125,6 +125,44 @@ def test_a_job_that_vanishes_mid_round_does_not_stop_the_round(app, make, redis,
     assert len(delivered.run()) == 2
 
 
+def test_a_send_given_back_while_the_relay_runs_gets_one_job(app, make, redis):
+    """A worker gives a send back under a short SIGTERM grace: the row is pending and
+    due again, and its finished job is deleted before the worker enqueues a new one.
+    A relay round landing in that gap enqueues it too: the id must be queued once,
+    not twice, whichever comes first (the flaky SIGTERM test in
+    tests/test_concurrent_sends.py saw seven jobs for six rows)."""
+    from types import SimpleNamespace
+
+    from app.worker.runner import build_worker
+
+    app.config["NOTIFICATION_RELAY_GRACE"] = 0
+    [row] = pending_rows(make)
+    queue = rq_queue(app)
+    Job.fetch(job_id(row), connection=queue.connection, serializer=JSONSerializer).delete()
+    worker = build_worker(app, name="giving-back")
+
+    assert outbox.relay() == 1  # the relay first...
+    worker._requeue(SimpleNamespace(args=(row,)))  # ...then the worker's give-back
+    assert queue.job_ids == [job_id(row)]
+
+    queue.empty()
+    redis.delete(Job.key_for(job_id(row)))
+    worker._requeue(SimpleNamespace(args=(row,)))  # the other way round
+    assert outbox.relay() == 0
+    assert queue.job_ids == [job_id(row)]
+
+
+def test_enqueueing_once_leaves_an_id_with_a_job_alone_in_rq_and_its_twin(make):
+    from app.jobqueue import MemoryJobQueue
+
+    for queue in (job_queue(), MemoryJobQueue()):
+        queue.enqueue([1])
+        queue.enqueue([1, 2], once=True)
+        assert queue.live([1, 2]) == {1: "waiting", 2: "waiting"}, queue
+        assert [jid for jid, _ in queue.queued(5)] == [job_id(1), job_id(2)], queue
+        assert queue.queued_count() == 2, queue
+
+
 def test_the_memory_twin_answers_like_rq(make):
     from app.jobqueue import MemoryJobQueue
 

@@ -119,11 +119,12 @@ def _forget_rolled_back(session) -> None:
     session.info.pop(_NEW_IDS, None)
 
 
-def enqueue(ids: Sequence[int]) -> bool:
-    """One job per notification, in one round trip. Never raises: a row whose job
-    could not be enqueued stays pending and the relay picks it up."""
+def enqueue(ids: Sequence[int], once: bool = False) -> bool:
+    """One job per notification, in one round trip (`once`: only for ids with no job
+    at all, for rows someone else may be enqueueing too). Never raises: a row whose
+    job could not be enqueued stays pending and the relay picks it up."""
     try:
-        job_queue().enqueue(ids)
+        job_queue().enqueue(ids, once=once)
         return True
     except QueueUnavailable as exc:
         log.warning("could not enqueue notifications %s, the relay will: %s", list(ids), exc)
@@ -172,7 +173,7 @@ def relay(now: datetime | None = None) -> int:
     except QueueUnavailable as exc:
         log.warning("relay: the queue is unreachable: %s", exc)
         return 0
-    if missing and enqueue(missing):
+    if missing and enqueue(missing, once=True):
         log.info("relay enqueued %d notification(s)", len(missing))
         return len(missing)
     return 0

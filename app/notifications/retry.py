@@ -162,7 +162,7 @@ def _enqueue(
     except QueueUnavailable as exc:
         log.warning("retry: Redis unreachable, the relay will enqueue %s: %s", rows, exc)
         return Retried(reset=reset, requeued=stuck_ids, enqueued=False)
-    enqueued = outbox.enqueue(missing) if missing else True
+    enqueued = outbox.enqueue(missing, once=True) if missing else True
     return Retried(
         reset=reset,
         requeued=[nid for nid in stuck_ids if nid in missing],

@@ -441,7 +441,7 @@ class AppWorker(SimpleWorker):
         row = db.session.get(Notification, notification_id) if notification_id else None
         pending = row is not None and row.status == PENDING
         db.session.rollback()  # hold no transaction while talking to Redis
-        if pending and enqueue([notification_id]):
+        if pending and enqueue([notification_id], once=True):
             log.info("worker %s: notification %s is back in the queue", self.name, notification_id)
 
     @property
