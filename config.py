@@ -39,6 +39,18 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _host_ports(name: str) -> list[tuple[str, int]]:
+    """ "host:port,host:port" as [(host, port)]; [] when unset."""
+    found = []
+    for part in filter(None, (p.strip() for p in os.environ.get(name, "").split(","))):
+        host, colon, port = part.rpartition(":")
+        host = host.strip("[]")  # [::1]:26379
+        if not (colon and host and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"{name}: {part!r} is not host:port")
+        found.append((host, int(port)))
+    return found
+
+
 def _database_url(default: str | None) -> str | None:
     url = os.environ.get("DATABASE_URL", default)
     # Heroku-style add-ons still hand out postgres://, which SQLAlchemy 2 refuses.
@@ -82,6 +94,12 @@ class Config:
         self.REDIS_SOCKET_TIMEOUT = _float("REDIS_SOCKET_TIMEOUT", 5.0)
         # rediss:// with a self-signed certificate (Heroku Redis) needs false.
         self.REDIS_TLS_VERIFY = _bool("REDIS_TLS_VERIFY", True)
+        # Redis with automatic failover: the sentinels (host:port, comma-separated) and
+        # the name they watch the master under. Web and workers ask them for the
+        # master; REDIS_URL then gives only the database number and the password.
+        self.REDIS_SENTINELS = _host_ports("REDIS_SENTINELS")
+        self.REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
+        self.REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD") or None
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "mail")
 
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")

@@ -34,7 +34,9 @@ from typing import Any, Literal
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.connection import parse_url
 from redis.exceptions import RedisError
+from redis.sentinel import Sentinel
 from rq import Queue, Worker
 from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -462,11 +464,44 @@ JobQueue = RQJobQueue | MemoryJobQueue
 
 def connect(app: Flask, **options) -> Redis:
     """A new client for REDIS_URL. Hosted Redis over TLS (rediss://) may present a
-    certificate no CA signed (Heroku Redis does): REDIS_TLS_VERIFY=false accepts it."""
+    certificate no CA signed (Heroku Redis does): REDIS_TLS_VERIFY=false accepts it.
+
+    With REDIS_SENTINELS, a client of whichever server the sentinels name master of
+    REDIS_SENTINEL_MASTER now (redis-py's Sentinel): after a failover its next
+    connection goes to the promoted replica. REDIS_URL then gives only the database
+    number, user name and password."""
     url = app.config["REDIS_URL"]
     if url.startswith("rediss://") and not app.config["REDIS_TLS_VERIFY"]:
         options.setdefault("ssl_cert_reqs", "none")
-    return Redis.from_url(url, **options)
+    sentinels = app.config.get("REDIS_SENTINELS")
+    if not sentinels:
+        return Redis.from_url(url, **options)
+    return _sentinel(app).master_for(
+        app.config["REDIS_SENTINEL_MASTER"], redis_class=Redis, **_in_url(url), **options
+    )
+
+
+def _sentinel(app: Flask) -> Sentinel:
+    # Bounded like every other Redis call: a sentinel that is down costs a connect
+    # timeout, and the next one in the list is asked.
+    timeouts = {
+        "socket_connect_timeout": app.config["REDIS_CONNECT_TIMEOUT"],
+        "socket_timeout": app.config["REDIS_SOCKET_TIMEOUT"],
+    }
+    password = app.config.get("REDIS_SENTINEL_PASSWORD")
+    return Sentinel(
+        app.config["REDIS_SENTINELS"],
+        sentinel_kwargs={**timeouts, **({"password": password} if password else {})},
+    )
+
+
+def _in_url(url: str) -> dict[str, Any]:
+    """What a Sentinel-found master still takes from REDIS_URL."""
+    parsed = parse_url(url)
+    found = {key: parsed[key] for key in ("db", "username", "password") if parsed.get(key)}
+    if url.startswith("rediss://"):
+        found["ssl"] = True  # redis-py's Sentinel then makes TLS connections
+    return found
 
 
 def init_app(app: Flask) -> None:

@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -110,8 +111,12 @@ class RedisServer:
     """One redis-server process on 127.0.0.1, in the foreground of this process."""
 
     def __init__(
-        self, port: int | None = None, directory: str | os.PathLike[str] | None = None
+        self,
+        port: int | None = None,
+        directory: str | os.PathLike[str] | None = None,
+        args: Sequence[str] = (),
     ) -> None:
+        self._args = list(args)  # more redis-server options, e.g. --replicaof HOST PORT
         self._requested_port = port
         self._port: int | None = port
         # Absolute: redis-server chdirs to --dir before it opens --logfile.
@@ -174,11 +179,8 @@ class RedisServer:
             _live.add(self)
             return self
 
-    def _launch(self) -> None:
-        assert self._port is not None
-        logfile = self.logfile
-        logfile.unlink(missing_ok=True)
-        cmd = [
+    def _command(self) -> list[str]:
+        return [
             redis_server_binary(),
             "--port", str(self._port),
             "--bind", HOST,
@@ -186,8 +188,14 @@ class RedisServer:
             "--appendonly", "no",
             "--dir", str(self.directory),
             "--daemonize", "no",
-            "--logfile", str(logfile),
+            "--logfile", str(self.logfile),
+            *self._args,
         ]  # fmt: skip
+
+    def _launch(self) -> None:
+        assert self._port is not None
+        self.logfile.unlink(missing_ok=True)
+        cmd = self._command()
         self._process = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -295,6 +303,46 @@ class RedisServer:
 
 class _PortTaken(Exception):
     pass
+
+
+class SentinelServer(RedisServer):
+    """redis-server in Sentinel mode, watching the master `master` (host, port) under
+    `name`; quick to call it down (`down_after_ms`) and to fail over, for tests.
+    A sentinel rewrites its configuration file, so it gets one of its own."""
+
+    def __init__(
+        self,
+        name: str,
+        master: tuple[str, int],
+        quorum: int = 2,
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 5000,
+        port: int | None = None,
+        directory: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__(port=port, directory=directory)
+        self.name = name
+        self.watching = (name, master, quorum, down_after_ms, failover_timeout_ms)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (HOST, self.port)
+
+    def _command(self) -> list[str]:
+        name, (host, port), quorum, down_after, failover = self.watching
+        config = self.directory / f"sentinel-{self._port}.conf"
+        config.write_text(
+            f"port {self._port}\n"
+            f"bind {HOST}\n"
+            "daemonize no\n"
+            f"dir {self.directory}\n"
+            f"logfile {self.logfile}\n"
+            f"sentinel monitor {name} {host} {port} {quorum}\n"
+            f"sentinel down-after-milliseconds {name} {down_after}\n"
+            f"sentinel failover-timeout {name} {failover}\n"
+            f"sentinel parallel-syncs {name} 1\n"
+        )
+        return [redis_server_binary(), str(config), "--sentinel"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,16 +11,21 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
+from flask import current_app
+from rq import Queue
 from sqlalchemy import select
 
 from app.accounts import service as accounts
 from app.extensions import db
+from app.jobqueue import redis_connection
 from app.models import Notification
+from app.notifications.compose import mail_domain
 from devtools.mailcatcher import MailCatcher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,3 +267,55 @@ def sign_up(address: str = "bob@example.com", name: str = "Bob") -> int:
     [row] = [r for r in rows() if r.recipient_email == address]
     assert (row.notifier, row.status) == ("signup_confirmation", "pending")
     return row.id
+
+
+# -- several sends, checked as a whole -----------------------------------------
+
+
+def queued_ids() -> list[str]:
+    return Queue(current_app.config["RQ_QUEUE"], connection=redis_connection()).job_ids
+
+
+def message_id(row: Notification) -> str:
+    return f"<{row.message_token}@{mail_domain()}>"
+
+
+def listening(worker) -> None:
+    """Until `worker` takes jobs: rows committed from now on are younger than the relay's
+    grace when it takes them (an older one, taken at the moment its clock ticks, can be
+    relayed a second job, which the claim then skips)."""
+    wait_until(
+        lambda: b"listening on" in worker.log.read_bytes(),
+        f"{worker.name} to listen",
+        details=worker.tail,
+    )
+
+
+def each_sent_once(mail_server: MailCatcher, workers: Workers, count: int) -> list[Notification]:
+    """Once `count` messages arrived and the relay and leases had every chance to send
+    one again: each row sent, one message each, with its own Message-ID. Returns the
+    rows as committed then."""
+    wait_for_mail(mail_server, count, workers)
+    # The row is marked after the server's reply: wait for those commits too.
+    wait_until(
+        lambda: all(r.status == "sent" for r in rows()),
+        "every row to be marked sent",
+        details=lambda: state(workers, mail_server),
+    )
+    time.sleep(SETTLE)
+    found = rows()
+    messages = mail_server.messages
+    assert len(found) == count
+    assert len(messages) == count, state(workers, mail_server)
+    for row in found:
+        assert (row.status, row.last_error) == ("sent", None), describe(row)
+    ids = Counter(m["Message-ID"] for m in messages)
+    assert [mid for mid, n in ids.items() if n > 1] == [], "duplicated Message-IDs"
+    assert set(ids) == {message_id(r) for r in found}
+    recipients = Counter(m["To"].addresses[0].addr_spec for m in messages)
+    assert recipients == Counter(r.recipient_email for r in found)
+    for message in messages:  # each message is its own row's
+        [row] = [r for r in found if r.recipient_email == message["To"].addresses[0].addr_spec]
+        assert message["Message-ID"] == message_id(row), describe(row)
+    assert queued_ids() == []
+    return found

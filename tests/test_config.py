@@ -37,3 +37,52 @@ def test_postgresql_connections_time_out(settings):
         None,
         {"connect_timeout": 5},  # the suite itself may run on PostgreSQL
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", []),
+        ("10.0.0.1:26379", [("10.0.0.1", 26379)]),
+        (" a.example:26379, b.example:26380 ,", [("a.example", 26379), ("b.example", 26380)]),
+        ("[::1]:26379", [("::1", 26379)]),
+    ],
+)
+def test_sentinels_are_read_as_host_port_pairs(monkeypatch, value, expected):
+    from config import Config
+
+    monkeypatch.setenv("REDIS_SENTINELS", value)
+    found = Config().REDIS_SENTINELS
+    assert found == expected
+
+
+@pytest.mark.parametrize("value", ["a.example", "a.example:", ":26379", "a.example:99999", "a:b"])
+def test_a_sentinel_that_is_not_host_port_stops_the_start(monkeypatch, value):
+    from config import Config
+
+    monkeypatch.setenv("REDIS_SENTINELS", value)
+    with pytest.raises(ValueError, match="REDIS_SENTINELS"):
+        Config()
+
+
+def test_with_sentinels_the_client_asks_them_for_the_master(settings):
+    app = create_app(
+        {
+            **settings,
+            "REDIS_URL": "redis://:secret@ignored.example:1/3",
+            "REDIS_SENTINELS": [("s1.example", 26379), ("s2.example", 26380)],
+            "REDIS_SENTINEL_MASTER": "mooch",
+            "REDIS_SENTINEL_PASSWORD": "sentinel-secret",
+        }
+    )
+    pool = connect(app, socket_timeout=2.5).connection_pool
+    assert pool.service_name == "mooch"
+    assert [
+        (c.connection_pool.connection_kwargs["host"], c.connection_pool.connection_kwargs["port"])
+        for c in pool.sentinel_manager.sentinels
+    ] == [("s1.example", 26379), ("s2.example", 26380)]
+    sentinel_kwargs = pool.sentinel_manager.sentinels[0].connection_pool.connection_kwargs
+    assert sentinel_kwargs["password"] == "sentinel-secret"
+    kwargs = pool.connection_kwargs
+    assert (kwargs["db"], kwargs["password"], kwargs["socket_timeout"]) == (3, "secret", 2.5)
+    assert "host" not in kwargs  # the sentinels say where the master is
