@@ -94,6 +94,12 @@ class Config:
         self.REDIS_SOCKET_TIMEOUT = _float("REDIS_SOCKET_TIMEOUT", 5.0)
         # rediss:// with a self-signed certificate (Heroku Redis) needs false.
         self.REDIS_TLS_VERIFY = _bool("REDIS_TLS_VERIFY", True)
+        # Errors of web and worker to Sentry (app/error_tracking.py); off when unset.
+        self.SENTRY_DSN = os.environ.get("SENTRY_DSN", "").strip()
+        self.SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "production")
+        self.SENTRY_RELEASE = os.environ.get("SENTRY_RELEASE", "")
+        # The share of requests and jobs traced for performance (0: errors only).
+        self.SENTRY_TRACES_SAMPLE_RATE = _float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
         # Redis with automatic failover: the sentinels (host:port, comma-separated) and
         # the name they watch the master under. Web and workers ask them for the
         # master; REDIS_URL then gives only the database number and the password.

@@ -117,6 +117,10 @@ def _core(config: Mapping | None) -> Flask:
     mail.init_app(app)
 
     from app import jobqueue
+    from app import error_tracking
+
+    error_tracking.init_app(app)  # SENTRY_DSN: errors of web and worker to Sentry
+
 
     jobqueue.init_app(app)
 

@@ -210,7 +210,9 @@ def _log(
     }
     if exc is not None:
         fields["error"] = repr(exc)
-    log.info(
+    # A final failure is an error someone should look at (and SENTRY_DSN reports it).
+    log.log(
+        logging.ERROR if outcome == "failed" else logging.INFO,
         "delivery notification=%s notifier=%s domain=%s outcome=%s ms=%.1f%s",
         notification_id,
         notifier,
