@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from urllib.parse import urlsplit
 
 
@@ -164,6 +165,14 @@ class Config:
         self.WORKER_SHUTDOWN_GRACE = _float("WORKER_SHUTDOWN_GRACE", 25.0)
         # The supervisor restarts a worker that died with a growing delay (from
         # WORKER_RESTART_DELAY, doubling up to a minute) and gives up on it after
+        # What this machine's workers are called in `worker.py status` (their names
+        # start with it): set it where host names repeat or mean nothing (containers).
+        self.WORKER_HOSTNAME = os.environ.get("WORKER_HOSTNAME", "").strip() or (
+            socket.gethostname()
+        )
+        # How often each worker says it is alive; one silent for 3 beats is gone (its
+        # jobs are relayed, its machine shows as died unless it stopped cleanly).
+        self.WORKER_BEAT_SECONDS = _float("WORKER_BEAT_SECONDS", 5.0)
         # WORKER_FLAP_LIMIT failed starts within WORKER_FLAP_WINDOW seconds.
         self.WORKER_RESTART_DELAY = _float("WORKER_RESTART_DELAY", 1.0)
         self.WORKER_FLAP_LIMIT = _int("WORKER_FLAP_LIMIT", 5)

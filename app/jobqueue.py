@@ -18,15 +18,19 @@ The outbox, the relay, retries, `worker.py status` and the admin pages ask a
 `MemoryJobQueue` is its twin in memory for the fast test layer: the same answers,
 jobs run by `run_all()`; the process and fault tests use the real one.
 
-A worker is alive while it beats: `RQJobQueue.beat(name)` (every BEAT_SECONDS from the
-worker) keeps a short-lived key; a worker killed with SIGKILL stops beating, and
-BEAT_TTL seconds later the jobs it held count as gone, whatever RQ's registries say.
+A worker is alive while it beats: `RQJobQueue.beat(name, host)` (every
+WORKER_BEAT_SECONDS from the worker) keeps a short-lived key; a worker killed with
+SIGKILL stops beating, and BEATS_MISSED beats later the jobs it held count as gone,
+whatever RQ's registries say. The same beats, per host, tell `hosts()` which machines
+run workers, which stopped them cleanly and which died.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,9 +56,17 @@ from rq.serializers import JSONSerializer
 log = logging.getLogger(__name__)
 
 JOB_FUNCTION = "app.notifications.jobs.deliver_notification"  # stored in every job
-BEAT_SECONDS = 5.0
-BEAT_TTL = 15  # a worker silent this long is gone
+BEAT_SECONDS = 5.0  # WORKER_BEAT_SECONDS
+BEATS_MISSED = 3  # a worker silent for this many beats is gone
+BEAT_TTL = int(BEAT_SECONDS * BEATS_MISSED)
 BEAT_KEY = "mooch:worker-beat:{}"
+# Each machine's workers (a host name, WORKER_HOSTNAME): when one last beat, when its
+# last worker stopped cleanly, and who beats there now. A machine whose beats stopped
+# with no clean stop died; both are kept for HOST_KEPT seconds after the last beat.
+HOST_BEATS = "mooch:host-beats"
+HOST_STOPS = "mooch:host-stops"
+HOST_WORKERS = "mooch:host-workers:{}"
+HOST_KEPT = 24 * 3600
 
 Liveness = Literal["waiting", "taken"]
 
@@ -78,6 +90,7 @@ class Snapshot:
     workers: list[dict[str, Any]] = field(default_factory=list)
     queues: list[dict[str, Any]] = field(default_factory=list)
     queued: list[tuple[str, str]] = field(default_factory=list)  # (id, description), head first
+    hosts: list[dict[str, Any]] = field(default_factory=list)  # RQJobQueue.hosts
 
 
 def job_id(notification_id: int) -> str:
@@ -93,9 +106,10 @@ def notification_id(job_id_: str) -> int | None:
 
 
 class RQJobQueue:
-    def __init__(self, connection: Redis, name: str) -> None:
+    def __init__(self, connection: Redis, name: str, beat_ttl: float = BEAT_TTL) -> None:
         self.connection = connection
         self.name = name
+        self.beat_ttl = max(math.ceil(beat_ttl), 1)
         self.queue = Queue(name, connection=connection, serializer=JSONSerializer)
 
     def ping(self) -> None:
@@ -191,13 +205,43 @@ class RQJobQueue:
             except RedisError as exc:
                 raise QueueUnavailable(str(exc)) from exc
 
-    def beat(self, worker_name: str) -> None:
-        with _unavailable():
-            self.connection.set(BEAT_KEY.format(worker_name), 1, ex=BEAT_TTL)
+    def beat(self, worker_name: str, host: str | None = None) -> None:
+        with _unavailable(), self.connection.pipeline(transaction=False) as pipe:
+            pipe.set(BEAT_KEY.format(worker_name), 1, ex=self.beat_ttl)
+            if host:
+                pipe.hset(HOST_BEATS, host, time.time())
+                pipe.hdel(HOST_STOPS, host)
+                pipe.sadd(HOST_WORKERS.format(host), worker_name)
+            pipe.execute()
 
-    def forget_beat(self, worker_name: str) -> None:
+    def forget_beat(self, worker_name: str, host: str | None = None) -> None:
+        """A worker stopping cleanly; the last one of its host records the host's
+        clean stop (workers that died there without one are not waited for)."""
         with _unavailable():
             self.connection.delete(BEAT_KEY.format(worker_name))
+            if not host:
+                return
+            members = HOST_WORKERS.format(host)
+            self.connection.srem(members, worker_name)
+            others = sorted(self.connection.smembers(members))
+            with self.connection.pipeline(transaction=False) as pipe:
+                for other in others:
+                    pipe.exists(BEAT_KEY.format(other.decode()))
+                alive = pipe.execute()
+            dead = [other for other, beating in zip(others, alive, strict=True) if not beating]
+            if dead:
+                self.connection.srem(members, *dead)
+            if len(dead) == len(others):
+                self.connection.hset(HOST_STOPS, host, time.time())
+
+    def hosts(self) -> list[dict[str, Any]]:
+        """Every machine that ran workers in the last HOST_KEPT seconds: `running`
+        (a worker beat within the beat TTL), `stopped` (its last worker stopped
+        cleanly) or `died` (its beats stopped without a clean stop)."""
+        with _unavailable():
+            beats = self.connection.hgetall(HOST_BEATS)
+            stops = self.connection.hgetall(HOST_STOPS)
+        return _host_entries(beats, stops, time.time(), self.beat_ttl)
 
     def failed(self, limit: int) -> tuple[list[FailedJob], int]:
         with _unavailable():
@@ -240,9 +284,16 @@ class RQJobQueue:
     def snapshot(self, head: int = 0) -> Snapshot:
         now = datetime.now(UTC)
         with _unavailable():
-            snap = Snapshot()
+            snap = Snapshot(hosts=self.hosts())
             for worker in sorted(Worker.all(connection=self.connection), key=lambda w: w.name):
                 snap.workers.append(_worker_entry(worker, now))
+            with self.connection.pipeline(transaction=False) as pipe:
+                for entry in snap.workers:
+                    pipe.exists(BEAT_KEY.format(entry["name"]))
+                # Our own beat, gone BEATS_MISSED beats after a SIGKILL (RQ's
+                # registration outlives it by minutes).
+                for entry, beating in zip(snap.workers, pipe.execute(), strict=True):
+                    entry["beating"] = bool(beating)
             names = sorted({q.name for q in Queue.all(connection=self.connection)} | {self.name})
             for name in names:
                 queue = Queue(name, connection=self.connection, serializer=JSONSerializer)
@@ -267,6 +318,34 @@ class RQJobQueue:
     def queued_count(self) -> int:
         with _unavailable():
             return self.queue.count
+
+
+def _host_entries(
+    beats: dict[bytes, bytes], stops: dict[bytes, bytes], now: float, beat_ttl: float
+) -> list[dict[str, Any]]:
+    entries = []
+    for raw, beat in beats.items():
+        host, last_beat = raw.decode(), float(beat)
+        if now - last_beat > HOST_KEPT:
+            continue
+        stopped = stops.get(raw)
+        if now - last_beat <= beat_ttl:
+            state = "running"
+        elif stopped is not None:
+            state = "stopped"
+        else:
+            state = "died"
+        entries.append(
+            {
+                "host": host,
+                "state": state,
+                "last_beat_age_seconds": round(max(now - last_beat, 0.0), 3),
+                "stopped_age_seconds": round(max(now - float(stopped), 0.0), 3)
+                if stopped is not None and state == "stopped"
+                else None,
+            }
+        )
+    return sorted(entries, key=lambda e: e["host"])
 
 
 REGISTRIES = (
@@ -355,6 +434,9 @@ class MemoryJobQueue:
         self.waiting: list[int] = []
         self.taken: set[int] = set()
         self.failures: dict[str, FailedJob] = {}
+        self.host_beats: dict[str, float] = {}
+        self.host_stops: dict[str, float] = {}
+        self.host_workers: dict[str, set[str]] = {}
         self.down = False  # set by a test: every call raises QueueUnavailable
 
     def _check(self) -> None:
@@ -388,11 +470,29 @@ class MemoryJobQueue:
                 self.waiting.remove(nid)
             self.failures.pop(job_id(nid), None)
 
-    def beat(self, worker_name: str) -> None:
+    def beat(self, worker_name: str, host: str | None = None) -> None:
         self._check()
+        if host:
+            self.host_beats[host] = time.time()
+            self.host_stops.pop(host, None)
+            self.host_workers.setdefault(host, set()).add(worker_name)
 
-    def forget_beat(self, worker_name: str) -> None:
+    def forget_beat(self, worker_name: str, host: str | None = None) -> None:
         self._check()
+        if host:
+            members = self.host_workers.setdefault(host, set())
+            members.discard(worker_name)
+            if not members:
+                self.host_stops[host] = time.time()
+
+    def hosts(self) -> list[dict[str, Any]]:
+        self._check()
+        return _host_entries(
+            {h.encode(): str(t).encode() for h, t in self.host_beats.items()},
+            {h.encode(): str(t).encode() for h, t in self.host_stops.items()},
+            time.time(),
+            BEAT_TTL,
+        )
 
     def failed(self, limit: int) -> tuple[list[FailedJob], int]:
         self._check()
@@ -415,6 +515,7 @@ class MemoryJobQueue:
     def snapshot(self, head: int = 0) -> Snapshot:
         self._check()
         return Snapshot(
+            hosts=self.hosts(),
             queues=[
                 {
                     "name": self.name,
@@ -514,7 +615,14 @@ def init_app(app: Flask) -> None:
     if app.config.get("JOB_QUEUE", "rq") == "memory":
         app.extensions["job_queue"] = MemoryJobQueue(app.config["RQ_QUEUE"])
     else:
-        app.extensions["job_queue"] = RQJobQueue(app.extensions["redis"], app.config["RQ_QUEUE"])
+        app.extensions["job_queue"] = RQJobQueue(
+            app.extensions["redis"], app.config["RQ_QUEUE"], beat_ttl=beat_ttl(app)
+        )
+
+
+def beat_ttl(app: Flask) -> float:
+    """How long a worker may be silent before it counts as gone."""
+    return app.config["WORKER_BEAT_SECONDS"] * BEATS_MISSED
 
 
 def job_queue(app: Flask | None = None) -> JobQueue:

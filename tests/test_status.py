@@ -27,7 +27,7 @@ from app.worker.runner import WORKER_TTL
 from app.worker.status import collect, render_text, status_main, verdict
 from tests.processes import ROOT, Workers, free_port, wait_until, worker_env
 
-REPORT_KEYS = {"checked_at", "redis", "database", "workers", "queues", "notifications"}
+REPORT_KEYS = {"checked_at", "redis", "database", "workers", "hosts", "queues", "notifications"}
 WORKER_KEYS = {
     "name",
     "hostname",
@@ -43,6 +43,7 @@ WORKER_KEYS = {
     "last_heartbeat",
     "heartbeat_age_seconds",
     "birth",
+    "beating",
 }
 QUEUE_KEYS = {"name", "queued", "started", "failed", "scheduled", "deferred", "finished"}
 NOTIFICATION_KEYS = {

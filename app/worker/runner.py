@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 import sys
 import threading
 import time
@@ -35,7 +34,7 @@ from rq.timeouts import BaseDeathPenalty
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from app.jobqueue import BEAT_SECONDS, QueueUnavailable, RQJobQueue, connect
+from app.jobqueue import QueueUnavailable, RQJobQueue, beat_ttl, connect
 from app.notifications.mailer import abort_mailers, close_mailers
 
 log = logging.getLogger(__name__)
@@ -145,6 +144,7 @@ class AppWorker(SimpleWorker):
         self._beating = threading.Event()
         self._suspension_checked = 0.0
         super().__init__(*args, **kwargs)
+        self.hostname = app.config["WORKER_HOSTNAME"]  # RQ's own is socket.gethostname()
         self.log_result_lifespan = False
 
     # -- several sends at once --------------------------------------------------
@@ -329,19 +329,22 @@ class AppWorker(SimpleWorker):
 
     # -- liveness -----------------------------------------------------------------
 
+    def _beats(self) -> RQJobQueue:
+        return RQJobQueue(self.connection, self.queue_names()[0], beat_ttl=beat_ttl(self.app))
+
     def _beat_forever(self) -> None:
-        queue = RQJobQueue(self.connection, self.queue_names()[0])
+        queue = self._beats()
         while not self._beating.is_set():
             try:
-                queue.beat(self.name)
+                queue.beat(self.name, self.hostname)
             except QueueUnavailable as exc:
                 log.warning("worker %s: could not beat: %s", self.name, exc)
-            self._beating.wait(BEAT_SECONDS)
+            self._beating.wait(self.app.config["WORKER_BEAT_SECONDS"])
 
     def _stop_beating(self) -> None:
         self._beating.set()
         with contextlib.suppress(QueueUnavailable):
-            RQJobQueue(self.connection, self.queue_names()[0]).forget_beat(self.name)
+            self._beats().forget_beat(self.name, self.hostname)
 
     # -- stopping -----------------------------------------------------------------
 
@@ -460,9 +463,9 @@ class AppWorker(SimpleWorker):
             close_mailers(self.app)
 
 
-def worker_name() -> str:
+def worker_name(host: str) -> str:
     """host.pid.random: readable in `worker.py status`, unique across rebuilds."""
-    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+    return f"{host}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
 
 
 def build_worker(
@@ -481,7 +484,7 @@ def build_worker(
         connection=connection,
         serializer=JSONSerializer,
         app=app,
-        name=name or worker_name(),
+        name=name or worker_name(app.config["WORKER_HOSTNAME"]),
         worker_ttl=WORKER_TTL,
         limits=limits,
         grace=app.config["WORKER_SHUTDOWN_GRACE"] if grace is None else grace,

@@ -1,13 +1,15 @@
 """`python worker.py status` and `flask worker status`: what the workers are doing.
 
 `collect(app)` reads every worker registered with the queue (from every machine
-sharing it), its current sends, each queue's depth and registries (the job queue's
-`snapshot`, app.jobqueue), and the outbox's counts by status in one SQL query.
-`verdict` turns that into an exit status for a process manager or a cron check: 0
-healthy, 1 a problem (no live worker, or a pending notification older than the
-limit), 2 unknown (Redis or the database cannot be reached). `render_text` is the
-human table; `status_main` prints either it or JSON and returns the exit status.
-Nothing here writes to Redis.
+sharing it), its current sends, every machine that ran workers lately (running,
+stopped cleanly, or died: its heartbeats lapsed without a clean stop), each queue's
+depth and registries (the job queue's `snapshot`, app.jobqueue), and the outbox's
+counts by status in one SQL query. `verdict` turns that into an exit status for a
+process manager or a cron check: 0 healthy, 1 a problem (no live worker, a machine
+whose workers died, or a pending notification older than the limit), 2 unknown
+(Redis or the database cannot be reached). `render_text` is the human table;
+`status_main` prints either it or JSON and returns the exit status. Nothing here
+writes to Redis.
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ def collect(app: Flask) -> dict[str, Any]:
         "redis": {"ok": True, "error": None},
         "database": {"ok": True, "error": None},
         "workers": [],
+        "hosts": [],
         "queues": [],
         "notifications": {**dict.fromkeys(STATUSES, 0), "oldest_pending_seconds": None},
     }
     try:
         snapshot = job_queue(app).snapshot()
         report["workers"], report["queues"] = snapshot.workers, snapshot.queues
+        report["hosts"] = [_host(entry, snapshot.workers) for entry in snapshot.hosts]
     except QueueUnavailable as exc:
         report["redis"] = {"ok": False, "error": _describe(exc.__cause__ or exc)}
     try:
@@ -53,6 +57,16 @@ def collect(app: Flask) -> dict[str, Any]:
     except SQLAlchemyError as exc:
         report["database"] = {"ok": False, "error": _describe(getattr(exc, "orig", None) or exc)}
     return report
+
+
+def _host(entry: dict[str, Any], workers: list[dict[str, Any]]) -> dict[str, Any]:
+    """A machine's entry (the job queue's `hosts`) with its live workers and sends."""
+    live = [w for w in workers if w["hostname"] == entry["host"] and w.get("beating")]
+    return {
+        **entry,
+        "workers": len(live),
+        "sends": sum(len(w.get("current_jobs") or []) for w in live),
+    }
 
 
 def _collect_notifications(app: Flask) -> dict[str, Any]:
@@ -92,9 +106,12 @@ def _describe(exc: BaseException) -> str:
 
 
 def stale(worker: dict[str, Any]) -> bool:
-    """A worker whose heartbeat stopped: killed without deregistering. An idle worker
-    heartbeats every WORKER_TTL - 15 seconds, a busy one at each job's start; Redis
-    forgets it a little later than this."""
+    """A worker whose heartbeat stopped: killed without deregistering. Ours beats
+    every WORKER_BEAT_SECONDS (`beating` is false three beats after a SIGKILL); RQ's
+    own heartbeat, for a worker that is not ours, comes every WORKER_TTL - 15 seconds
+    when idle, and Redis forgets it a little later than this."""
+    if worker.get("beating") is False:
+        return True
     age = worker["heartbeat_age_seconds"]
     return age is not None and age > STALE_AFTER
 
@@ -108,9 +125,18 @@ def verdict(report: dict[str, Any], max_pending_age: float) -> tuple[int, list[s
     if not report["redis"]["ok"]:
         unknown = True
         problems.append(f"redis unreachable: {report['redis']['error']}")
-    elif not [w for w in report["workers"] if not stale(w)]:
-        gone = len(report["workers"])
-        problems.append("no live worker" + (f" ({gone} with a stale heartbeat)" if gone else ""))
+    else:
+        if not [w for w in report["workers"] if not stale(w)]:
+            gone = len(report["workers"])
+            problems.append(
+                "no live worker" + (f" ({gone} with a stale heartbeat)" if gone else "")
+            )
+        for host in report.get("hosts", []):
+            if host["state"] == "died":
+                problems.append(
+                    f"host {host['host']} died: no heartbeat for "
+                    f"{_duration(host['last_beat_age_seconds'], whole=True)}"
+                )
     if not report["database"]["ok"]:
         unknown = True
         problems.append(f"database unreachable: {report['database']['error']}")
@@ -162,6 +188,23 @@ def render_text(report: dict[str, Any], verdict: tuple[int, list[str]]) -> str:
                         f"{_duration(age, whole=True)} ago" if age is not None else "never",
                     ]
                 )
+            lines += _table(rows)
+        if report.get("hosts"):
+            rows = [["HOST", "STATE", "WORKERS", "SENDS", "LAST HEARTBEAT"]]
+            for h in report["hosts"]:
+                state = {
+                    "running": "running",
+                    "stopped": "stopped cleanly"
+                    + (
+                        f" {_duration(h['stopped_age_seconds'], whole=True)} ago"
+                        if h["stopped_age_seconds"] is not None
+                        else ""
+                    ),
+                    "died": "DIED (heartbeat lapsed)",
+                }[h["state"]]
+                age = _duration(h["last_beat_age_seconds"], whole=True)
+                rows.append([h["host"], state, str(h["workers"]), str(h["sends"]), f"{age} ago"])
+            lines.append("Hosts:")
             lines += _table(rows)
         lines.append("Queues:")
         columns = ["queued", "started", "failed", "scheduled", "deferred", "finished"]

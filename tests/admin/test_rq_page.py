@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 
 from rq import Worker
 from rq.registry import FailedJobRegistry
@@ -120,3 +121,19 @@ def test_with_redis_down_the_page_says_so(settings, admin_user):
             db.session.remove()
             for engine in db.engines.values():
                 engine.dispose()
+
+
+def test_each_machine_is_shown_running_stopped_or_died(app, admin, redis):
+    beats = job_queue(app)
+    beats.beat_ttl = 1  # this app's: a worker silent for 1 s is gone
+    beats.beat("gone.1.a", "host-gone")
+    beats.beat("done.1.a", "host-done")
+    beats.forget_beat("done.1.a", "host-done")
+    time.sleep(1.2)
+    beats.beat("up.1.a", "host-up")
+    page = admin.page("/admin/rq")
+    assert table_row(page, "host-host-up")[:2] == ["host-up", "running"]
+    assert table_row(page, "host-host-done")[1].startswith("stopped cleanly")
+    assert table_row(page, "host-host-gone")[1].replace(" :", ":") == (
+        "died: its heartbeats stopped without a clean stop"
+    )
