@@ -88,6 +88,21 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
         # PostgreSQL only: seconds to wait for a connection before it is an error.
         self.DATABASE_CONNECT_TIMEOUT = _int("DATABASE_CONNECT_TIMEOUT", 5)
+        # PostgreSQL only, per process: connections kept open, more allowed at a peak,
+        # seconds to wait for one when all are busy, seconds before one is replaced.
+        # A gunicorn worker serves one request at a time and a mail worker sends
+        # WORKER_CONCURRENCY at once: size the server's max_connections (or PgBouncer's
+        # pool) for processes x (pool size + overflow).
+        self.DATABASE_POOL_SIZE = _int("DATABASE_POOL_SIZE", 5)
+        self.DATABASE_MAX_OVERFLOW = _int("DATABASE_MAX_OVERFLOW", 20)
+        self.DATABASE_POOL_TIMEOUT = _float("DATABASE_POOL_TIMEOUT", 10.0)
+        self.DATABASE_POOL_RECYCLE = _int("DATABASE_POOL_RECYCLE", 1800)
+        # PostgreSQL only: the longest a statement may run, in milliseconds (0: no
+        # limit); a stuck query must be an error, not a request that never answers.
+        self.DATABASE_STATEMENT_TIMEOUT = _int("DATABASE_STATEMENT_TIMEOUT", 30000)
+        # Behind PgBouncer in transaction mode: no server-side prepared statements and
+        # no settings sent at connect (set statement_timeout on the role instead).
+        self.DATABASE_PGBOUNCER = _bool("DATABASE_PGBOUNCER", False)
 
         self.REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6390/0")
         # Both bounded: a dead Redis must be an error, never a hang in a request.

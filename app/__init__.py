@@ -80,6 +80,28 @@ def create_app(config: Mapping | None = None) -> Flask:
     return app
 
 
+def _postgresql_options(app: Flask) -> None:
+    """The pool and connection settings (config.py says what each is for)."""
+    config = app.config
+    options = config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(config["SQLALCHEMY_ENGINE_OPTIONS"] or {})
+    options.setdefault("pool_size", config["DATABASE_POOL_SIZE"])
+    options.setdefault("max_overflow", config["DATABASE_MAX_OVERFLOW"])
+    options.setdefault("pool_timeout", config["DATABASE_POOL_TIMEOUT"])
+    options.setdefault("pool_recycle", config["DATABASE_POOL_RECYCLE"])
+    connect_args = options["connect_args"] = dict(options.get("connect_args") or {})
+    # An unreachable server must be an error within seconds (the worker, /healthz,
+    # `worker.py status`), not a wait for the kernel's TCP timeout.
+    connect_args.setdefault("connect_timeout", config["DATABASE_CONNECT_TIMEOUT"])
+    if config["DATABASE_PGBOUNCER"]:
+        # A server connection is ours for one transaction: a statement psycopg
+        # prepared on it would be missing from the next one PgBouncer hands us.
+        connect_args.setdefault("prepare_threshold", None)
+    elif config["DATABASE_STATEMENT_TIMEOUT"]:
+        connect_args.setdefault(
+            "options", f"-c statement_timeout={config['DATABASE_STATEMENT_TIMEOUT']}"
+        )
+
+
 def create_worker_app(config: Mapping | None = None) -> Flask:
     """What `python worker.py` runs jobs in: the core (configuration, database, mail,
     queue, mail templates) without the pages, forms, API, rate limiter or commands."""
@@ -107,20 +129,16 @@ def _core(config: Mapping | None) -> Flask:
         )
         options["pool_pre_ping"] = False
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        # An unreachable server must be an error within seconds (the worker, /healthz,
-        # `worker.py status`), not a wait for the kernel's TCP timeout.
-        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-        connect_args = options.setdefault("connect_args", {})
-        connect_args.setdefault("connect_timeout", app.config["DATABASE_CONNECT_TIMEOUT"])
+        _postgresql_options(app)
+
+    from app import error_tracking
+
+    error_tracking.init_app(app)  # SENTRY_DSN: errors of web and worker to Sentry
 
     db.init_app(app)
     mail.init_app(app)
 
     from app import jobqueue
-    from app import error_tracking
-
-    error_tracking.init_app(app)  # SENTRY_DSN: errors of web and worker to Sentry
-
 
     jobqueue.init_app(app)
 

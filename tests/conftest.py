@@ -7,7 +7,8 @@
   its faults reset for every test.
 - The database: a fresh SQLite file per test (copied from one migrated once per
   session), or, with TEST_DATABASE_URL, a PostgreSQL database per xdist worker,
-  migrated once and truncated for every test.
+  migrated once and truncated for every test; with TEST_PGBOUNCER=1 as well, the app
+  and the workers reach it through a PgBouncer in transaction mode (devtools.pgbouncer).
 
 Mail modes, as fixtures: `enqueued` looks at the outbox rows and the RQ jobs an
 action produced without running them; `delivered` runs the queued jobs through the
@@ -28,6 +29,7 @@ from sqlalchemy.engine import make_url
 from app import models  # noqa: F401 -- registers every table on db.metadata
 from app.extensions import db
 from devtools.mailcatcher import MailCatcher
+from devtools.pgbouncer import PgBouncer
 from devtools.redis_server import RedisServer
 from tests.processes import Workers
 from tests.support import Delivered, Enqueued, Factory, migrate_to_head
@@ -110,7 +112,17 @@ def database_template(tmp_path_factory) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     target = url.set(database=name).render_as_string(hide_password=False)
     migrate_to_head(target)
+    bouncer = None
+    if os.environ.get("TEST_PGBOUNCER"):
+        bouncer = PgBouncer(
+            url.host or "127.0.0.1", url.port or 5432, url.username or "postgres"
+        ).start()
+        target = url.set(database=name, host="127.0.0.1", port=bouncer.port).render_as_string(
+            hide_password=False
+        )
     yield target
+    if bouncer is not None:
+        bouncer.stop()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -155,6 +167,7 @@ def settings(database_url, mail_server, request) -> dict:
         "BASE_URL": "https://mooch.test",
         "WTF_CSRF_ENABLED": False,
         "NOTIFICATION_RETRY_BASE": 1.0,
+        "DATABASE_PGBOUNCER": bool(os.environ.get("TEST_PGBOUNCER")),
     }
 
 

@@ -66,6 +66,7 @@ def worker_env(settings: dict, **overrides: Any) -> dict[str, str]:
             "MAIL_TIMEOUT": str(settings.get("MAIL_TIMEOUT", 10)),
             "SECRET_KEY": settings["SECRET_KEY"],
             "BASE_URL": settings["BASE_URL"],
+            "DATABASE_PGBOUNCER": str(settings.get("DATABASE_PGBOUNCER", False)).lower(),
             "PYTHONUNBUFFERED": "1",
         }
     )

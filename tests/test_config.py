@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from app import create_app
@@ -33,10 +35,61 @@ def test_postgresql_connections_time_out(settings):
     app = create_app({**settings, "SQLALCHEMY_DATABASE_URI": url, "DATABASE_CONNECT_TIMEOUT": 3})
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert options["connect_args"]["connect_timeout"] == 3
-    assert create_app(settings).config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args") in (
-        None,
-        {"connect_timeout": 5},  # the suite itself may run on PostgreSQL
+    if not settings["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        assert "connect_args" not in create_app(settings).config["SQLALCHEMY_ENGINE_OPTIONS"]
+
+
+PG = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+
+
+def test_postgresql_pool_and_statement_timeout_are_settings(settings):
+    app = create_app(
+        {
+            **settings,
+            "SQLALCHEMY_DATABASE_URI": PG,
+            "DATABASE_PGBOUNCER": False,
+            "DATABASE_POOL_SIZE": 3,
+            "DATABASE_MAX_OVERFLOW": 7,
+            "DATABASE_POOL_TIMEOUT": 2.5,
+            "DATABASE_POOL_RECYCLE": 600,
+            "DATABASE_STATEMENT_TIMEOUT": 1500,
+        }
     )
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert (options["pool_size"], options["max_overflow"]) == (3, 7)
+    assert (options["pool_timeout"], options["pool_recycle"]) == (2.5, 600)
+    assert options["connect_args"]["options"] == "-c statement_timeout=1500"
+    assert "prepare_threshold" not in options["connect_args"]
+
+
+def test_behind_pgbouncer_nothing_outlives_a_transaction(settings):
+    app = create_app({**settings, "SQLALCHEMY_DATABASE_URI": PG, "DATABASE_PGBOUNCER": True})
+    connect_args = app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
+    assert connect_args["prepare_threshold"] is None  # no server-side prepared statements
+    assert "options" not in connect_args  # no session settings at connect
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL") or bool(os.environ.get("TEST_PGBOUNCER")),
+    reason="needs PostgreSQL reached directly (TEST_DATABASE_URL without TEST_PGBOUNCER)",
+)
+def test_a_statement_longer_than_the_timeout_is_cancelled(settings):
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from app.extensions import db
+
+    app = create_app({**settings, "DATABASE_STATEMENT_TIMEOUT": 200})
+    with app.app_context():
+        try:
+            with pytest.raises(OperationalError, match="statement timeout"):
+                db.session.execute(text("SELECT pg_sleep(2)"))
+            db.session.rollback()
+            assert db.session.execute(text("SELECT 1")).scalar() == 1
+        finally:
+            db.session.remove()
+            for engine in db.engines.values():
+                engine.dispose()
 
 
 @pytest.mark.parametrize(
