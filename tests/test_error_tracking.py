@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.processes import ROOT, describe, listening, one_row, sign_up, wait_until
+from tests.processes import ROOT, listening, one_row, sign_up, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -134,7 +134,7 @@ def test_a_mails_final_failure_in_the_worker_reaches_sentry_with_its_id(
     listening(worker)
     notification = sign_up()
     wait_until(lambda: one_row().status == "failed", "the mail to fail for good")
-    assert "outcome=failed" in worker.output(), describe(one_row())
+    wait_until(lambda: "outcome=failed" in worker.output(), "the failure's log line")
 
     def reported() -> list[dict]:
         with ingest.lock:

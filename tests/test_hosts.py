@@ -29,6 +29,10 @@ from tests.processes import (
 )
 
 BEAT = 0.5  # WORKER_BEAT_SECONDS here: a worker silent for 1.5 s is gone
+# Longer than a send held while host-a is killed (else the lease runs out under the
+# held send, and the row is sent again beside it), short enough for host-b to resend
+# host-a's abandoned sends within the test.
+LEASE = 8
 
 
 # -- the record, on real Redis and in the twin ------------------------------------------
@@ -171,6 +175,7 @@ def test_two_hosts_share_the_queue_one_dies_the_other_stops_cleanly(
             "2",
             WORKER_HOSTNAME=name,
             WORKER_BEAT_SECONDS=BEAT,
+            NOTIFICATION_CLAIM_SECONDS=LEASE,
         )
         for name in ("host-a", "host-b")
     }
