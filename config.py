@@ -110,6 +110,11 @@ class Config:
         self.REDIS_SOCKET_TIMEOUT = _float("REDIS_SOCKET_TIMEOUT", 5.0)
         # rediss:// with a self-signed certificate (Heroku Redis) needs false.
         self.REDIS_TLS_VERIFY = _bool("REDIS_TLS_VERIFY", True)
+        # Prometheus metrics (app/metrics.py): the bearer token /metrics asks for (unset:
+        # no /metrics), and the port each worker supervisor serves its workers' on (0:
+        # none).
+        self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
+        self.WORKER_METRICS_PORT = _int("WORKER_METRICS_PORT", 0)
         # Errors of web and worker to Sentry (app/error_tracking.py); off when unset.
         self.SENTRY_DSN = os.environ.get("SENTRY_DSN", "").strip()
         self.SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "production")
@@ -167,6 +172,14 @@ class Config:
         # get WORKER_SHUTDOWN_GRACE seconds (under Heroku's 30) before they are given
         # back.
         self.WORKER_PROCESSES = _int("WORKER_PROCESSES", 1)
+        # What this machine's workers are called in `worker.py status` (their names
+        # start with it): set it where host names repeat or mean nothing (containers).
+        self.WORKER_HOSTNAME = os.environ.get("WORKER_HOSTNAME", "").strip() or (
+            socket.gethostname()
+        )
+        # How often each worker says it is alive; one silent for 3 beats is gone (its
+        # jobs are relayed, its machine shows as died unless it stopped cleanly).
+        self.WORKER_BEAT_SECONDS = _float("WORKER_BEAT_SECONDS", 5.0)
         self.WORKER_QUEUES = os.environ.get("WORKER_QUEUES", "")
         self.WORKER_MAX_MEMORY_MB = _float("WORKER_MAX_MEMORY_MB", 160.0)
         self.WORKER_MAX_JOBS = _int("WORKER_MAX_JOBS", 0)
@@ -180,14 +193,6 @@ class Config:
         self.WORKER_SHUTDOWN_GRACE = _float("WORKER_SHUTDOWN_GRACE", 25.0)
         # The supervisor restarts a worker that died with a growing delay (from
         # WORKER_RESTART_DELAY, doubling up to a minute) and gives up on it after
-        # What this machine's workers are called in `worker.py status` (their names
-        # start with it): set it where host names repeat or mean nothing (containers).
-        self.WORKER_HOSTNAME = os.environ.get("WORKER_HOSTNAME", "").strip() or (
-            socket.gethostname()
-        )
-        # How often each worker says it is alive; one silent for 3 beats is gone (its
-        # jobs are relayed, its machine shows as died unless it stopped cleanly).
-        self.WORKER_BEAT_SECONDS = _float("WORKER_BEAT_SECONDS", 5.0)
         # WORKER_FLAP_LIMIT failed starts within WORKER_FLAP_WINDOW seconds.
         self.WORKER_RESTART_DELAY = _float("WORKER_RESTART_DELAY", 1.0)
         self.WORKER_FLAP_LIMIT = _int("WORKER_FLAP_LIMIT", 5)

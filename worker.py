@@ -67,6 +67,19 @@ def watch_supervisor(stopping: threading.Event) -> None:
     threading.Thread(target=watch, name="mooch-parent-watch", daemon=True).start()
 
 
+def start_metrics(port: int) -> None:
+    """--metrics-port: a lone worker serves its own metrics; a supervised one counts
+    into its supervisor's directory, which the supervisor serves."""
+    from app import metrics
+
+    if os.environ.get("MOOCH_SUPERVISOR_PID"):
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            metrics.enable()
+    elif port:
+        metrics.enable()
+        metrics.serve_worker(port)
+
+
 def work(args: argparse.Namespace) -> int:
     """One worker process, until a signal, a limit, or (burst) an empty queue.
 
@@ -90,6 +103,7 @@ def work(args: argparse.Namespace) -> int:
             args.max_memory_mb,
         )
         return EXIT_CONFIG
+    start_metrics(args.metrics_port)
     stopping = threading.Event()
     watch_supervisor(stopping)
     clock = None if args.no_clock else Clock(app)
@@ -149,9 +163,21 @@ def supervise(args: argparse.Namespace) -> int:
         command.append("--burst")
     if args.no_clock:
         command.append("--no-clock")
+    on_exit = None
+    if args.metrics_port:
+        # The workers count into files of a directory of this supervisor's own (never a
+        # gunicorn's on the same machine); the supervisor serves them, summed.
+        import tempfile
+
+        from app import metrics
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mooch-worker-metrics-")
+        metrics.serve_worker(args.metrics_port)
+        on_exit = metrics.process_gone
     supervisor = Supervisor(
         command,
         args.processes,
+        on_exit=on_exit,
         burst=args.burst,
         grace=args.grace,
         restart_delay=args.restart_delay,
@@ -265,6 +291,14 @@ def run_parser(config) -> argparse.ArgumentParser:
         default=config.WORKER_FLAP_WINDOW,
         help="supervisor: the window for --flap-limit, in seconds"
         " [WORKER_FLAP_WINDOW; default: %(default)s]",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=_at_least(0),
+        default=config.WORKER_METRICS_PORT,
+        help="serve Prometheus metrics on this port (with several processes, the"
+        " supervisor serves all of theirs); 0 = none [WORKER_METRICS_PORT; default:"
+        " %(default)s]",
     )
     parser.add_argument(
         "--no-clock",

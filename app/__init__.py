@@ -62,6 +62,10 @@ def create_app(config: Mapping | None = None) -> Flask:
 
     throttle.init_app(app)  # rate limits on the pages and the API, in Redis
 
+    from app import metrics
+
+    metrics.init_app(app)  # METRICS_TOKEN: /metrics for Prometheus, request timing
+
     from app import admin
 
     admin.init_app(app)  # /admin, for users with is_admin

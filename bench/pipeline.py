@@ -381,12 +381,18 @@ def _run(p: Plan, log: Callable[[str], None], bench: Bench, figures: dict) -> di
     bench.catcher.delay = SLOW_SMTP
     p3 = [pipe.mails("ours, 50 ms SMTP", [ours()], p.mails) for _ in range(p.repeats)]
     serial = pipe.mails("concurrency 1, 50 ms SMTP", [ours(concurrency=1)], p.serial_mails)
+    # How the rate grows with processes on this machine (issue 13: what autoscaling
+    # starts from): 1 and 4 processes beside the 2 above, one run each.
+    scaling = {
+        n: pipe.mails(f"{n} processes, 50 ms SMTP", [ours(processes=n)], p.mails) for n in (1, 4)
+    }
     bench.catcher.delay = 0.0
     figures["P3"] = {
         "ours": [asdict(d) for d in p3],
         "serial": asdict(serial),
         "ours_per_second": spread([d.rate for d in p3]),
         "peak_worker_rss_mib": max(d.peak_rss_mib for d in p3),
+        "by_processes": {str(n): asdict(d) for n, d in scaling.items()},
     }
     # P4 and P5: one supervisor, kept running.
     proc, workers = pipe.start_workers()

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 
+from app import metrics
 from app.extensions import db
 from app.models import AuditEvent, Loan, Notification, utcnow
 from app.notifications import outbox, suppression
@@ -136,6 +137,7 @@ def deliver(notification_id: int) -> str:
         db.session.rollback()
         return "skipped"
     label = (notification.notifier, notification.recipient_email.rsplit("@", 1)[-1])
+    created_at = notification.created_at
     try:
         message = compose(notification)
         building_failed = None
@@ -151,19 +153,27 @@ def deliver(notification_id: int) -> str:
             ) from building_failed
         mailer = mailer_for()
         pace_for(current_app._get_current_object()).wait(mailer.aborting)  # MAIL_RATE_LIMIT
+        smtp_started = time.monotonic()
         mailer.send(message)
+        smtp_seconds = time.monotonic() - smtp_started
     except SendAborted as exc:
         db.session.rollback()
         _give_back(notification_id)
         _log(notification_id, label, "given_back", started, exc)
+        metrics.delivered(label[0], "given_back")
         return "given_back"
     except Exception as exc:
         db.session.rollback()
         outcome = _failed(notification_id, exc)
         _log(notification_id, label, outcome, started, exc)
+        metrics.delivered(label[0], outcome)
         return outcome
-    _finish(notification_id, _SENT, at=utcnow())
+    sent_at = utcnow()
+    _finish(notification_id, _SENT, at=sent_at)
     _log(notification_id, label, "sent", started)
+    metrics.delivered(
+        label[0], "sent", smtp_seconds, latency=(sent_at - created_at).total_seconds()
+    )
     return "sent"
 
 

@@ -82,8 +82,10 @@ class Supervisor:
         flap_window: float = 300.0,
         env: dict[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
         self.command = list(command)
+        self.on_exit = on_exit  # told each child's pid when it has exited
         self.burst = burst
         self.grace = grace
         self.env = env
@@ -145,6 +147,8 @@ class Supervisor:
         assert slot.process is not None
         code, pid = slot.process.returncode, slot.process.pid
         slot.process = None
+        if self.on_exit is not None:
+            self.on_exit(pid)
         lived = now - slot.started_at
         if code == 0:
             slot.guard.exited_cleanly()
