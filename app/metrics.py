@@ -55,8 +55,7 @@ def enable() -> None:
     _instruments = {
         "deliveries": Counter(
             "mooch_deliveries",
-            "Delivery attempts by notifier and outcome (sent, retry, failed, given_back,"
-            " skipped).",
+            "Delivery attempts by notifier and outcome (sent, retry, failed, given_back, skipped).",
             ["notifier", "outcome"],
         ),
         "latency": Histogram(
