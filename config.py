@@ -146,6 +146,14 @@ class Config:
         self.MAIL_UNSUBSCRIBE_ADDRESS = os.environ.get("MAIL_UNSUBSCRIBE_ADDRESS", "").strip()
         # Permanent refusals of an address (SMTP 5xx to RCPT) before it is suppressed.
         self.MAIL_BOUNCE_LIMIT = _int("MAIL_BOUNCE_LIMIT", 2)
+        # The mail provider's bounce and complaint reports, POSTed to /hooks/mail/<provider>
+        # (app/hooks). Amazon SES through SNS: the topics whose signed messages are
+        # believed (comma-separated ARNs; none: the hook refuses everything, since any
+        # AWS account can sign a message of its own topic). Postmark: the HTTP basic
+        # auth user and password set on its webhook (either empty: the hook refuses).
+        self.SES_SNS_TOPIC_ARNS = os.environ.get("SES_SNS_TOPIC_ARNS", "")
+        self.POSTMARK_WEBHOOK_USER = os.environ.get("POSTMARK_WEBHOOK_USER", "")
+        self.POSTMARK_WEBHOOK_PASSWORD = os.environ.get("POSTMARK_WEBHOOK_PASSWORD", "")
         self.LOAN_EXPIRY_DAYS = _int("LOAN_EXPIRY_DAYS", 7)
         self.PASSWORD_RESET_MAX_AGE = _int("PASSWORD_RESET_MAX_AGE", 3600)
         self.CONFIRM_MAX_AGE = _int("CONFIRM_MAX_AGE", 7 * 24 * 3600)
@@ -161,6 +169,11 @@ class Config:
 
         # How often the worker runs the relay and the loan clock.
         self.WORKER_TICK_SECONDS = _float("WORKER_TICK_SECONDS", 30.0)
+        # The hour (0-23), in each person's own time zone, from which their daily
+        # digest is built (app/notifications/digest.py).
+        self.DIGEST_HOUR = _int("DIGEST_HOUR", 8)
+        if not 0 <= self.DIGEST_HOUR <= 23:
+            raise ValueError(f"DIGEST_HOUR={self.DIGEST_HOUR} is not an hour (0-23)")
         # `worker.py status` exits 1 when a pending notification is older than this (s).
         self.WORKER_STATUS_MAX_PENDING_AGE = _float("WORKER_STATUS_MAX_PENDING_AGE", 600.0)
 

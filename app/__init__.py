@@ -74,6 +74,10 @@ def create_app(config: Mapping | None = None) -> Flask:
 
     health.init_app(app)  # GET /healthz, after the rate limiter exists
 
+    from app import hooks
+
+    hooks.init_app(app)  # POST /hooks/mail/<provider>: providers' bounces and complaints
+
     from app import dev
 
     dev.init_app(app)  # /dev/mail, in development only
@@ -141,6 +145,10 @@ def _core(config: Mapping | None) -> Flask:
 
     db.init_app(app)
     mail.init_app(app)
+
+    from app import i18n
+
+    i18n.init_app(app)  # each reader's language and time zone, pages and mail alike
 
     from app import jobqueue
 

@@ -1,4 +1,4 @@
-"""Commands: `flask notifications relay|retry`, `flask worker status`, `flask loans clock`,
+"""Commands: `flask notifications relay|digests|retry`, `flask worker status`, `flask loans clock`,
 `flask create-admin`, `flask demo` (app/demo.py)."""
 
 from __future__ import annotations
@@ -20,6 +20,15 @@ def relay_command() -> None:
     from app.notifications.outbox import relay
 
     click.echo(f"relayed {relay()} notification(s)")
+
+
+@notifications_cli.command("digests")
+def digests_command() -> None:
+    """Build the daily digests that are due now (once); the worker's clock does this
+    every tick."""
+    from app.notifications.digest import build_digests
+
+    click.echo(f"built {build_digests()} digest(s)")
 
 
 @notifications_cli.command("retry")

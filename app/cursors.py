@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadData, URLSafeSerializer
 
 from app.errors import InvalidInput
@@ -36,7 +37,7 @@ def read_cursor(name: str, cursor: object) -> tuple[str, int]:
     """(side, loan id) of a cursor that list `name` gave out; InvalidInput naming
     `cursor` for anything else, a cursor of another list included."""
     if not isinstance(cursor, str) or not cursor:
-        raise InvalidInput("The cursor is empty.", field="cursor")
+        raise InvalidInput(_("The cursor is empty."), field="cursor")
     try:
         position = _serializer(name).loads(cursor)
     except (BadData, UnicodeError):
@@ -44,7 +45,7 @@ def read_cursor(name: str, cursor: object) -> tuple[str, int]:
     found = POSITION.fullmatch(position) if isinstance(position, str) else None
     if found is None:
         raise InvalidInput(
-            "The cursor is not one this list gave out: start again from the first page.",
+            _("The cursor is not one this list gave out: start again from the first page."),
             field="cursor",
         )
     side = "before" if found.group(1) == "<" else "after"

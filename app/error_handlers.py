@@ -18,17 +18,19 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, request
+from flask_babel import gettext as _
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from werkzeug.exceptions import HTTPException
 
 from app.api import errors as json_errors
 from app.errors import MoochError, Unavailable
 from app.extensions import db
+from app.i18n import N_
 from app.web import errors as html_errors
 
 log = logging.getLogger(__name__)
 
-CONNECTION_LOST = "The database did not answer just now; try again in a few seconds."
+CONNECTION_LOST = N_("The database did not answer just now; try again in a few seconds.")
 RETRY_AFTER = 5  # seconds: the pool connects again at once; a restart takes a few
 
 
@@ -56,7 +58,16 @@ def database_error(exc: DBAPIError | DisconnectionError) -> Response:
         db.session.rollback()  # forget the dead connection's transaction
     except Exception:
         log.exception("rolling back after a lost connection failed")
-    return service_error(Unavailable(CONNECTION_LOST, retry_after=RETRY_AFTER))
+    return service_error(Unavailable(_said(CONNECTION_LOST), retry_after=RETRY_AFTER))
+
+
+def _said(message: str) -> str:
+    """`message` in the visitor's language; in English if even that fails (the
+    language may be read from the account, and the database is what is lost)."""
+    try:
+        return _(message)
+    except Exception:
+        return message
 
 
 def init_app(app: Flask) -> None:

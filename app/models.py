@@ -241,12 +241,34 @@ class Notification(db.Model):
     not_before: Mapped[datetime | None]
     # The local part of the Message-ID; fixed at creation so a resend carries the same one.
     message_token: Mapped[str] = mapped_column(String(32), default=new_message_id)
+    # The daily digest (app/notifications/digest.py). A row held for its reader's digest
+    # (status "digest") names the digest row that carried it, once one did; a digest
+    # row names the day, in its reader's time zone, it is the digest of.
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
+    digest_day: Mapped[date | None]
 
     recipient: Mapped[User] = relationship(foreign_keys=[recipient_id])
     loan: Mapped[Loan | None] = relationship(back_populates="notifications")
     audit_event: Mapped[AuditEvent | None] = relationship()
+    digest: Mapped[Notification | None] = relationship(
+        foreign_keys=[digest_id], remote_side=[id], back_populates="covered"
+    )
+    covered: Mapped[list[Notification]] = relationship(
+        foreign_keys=[digest_id], back_populates="digest", order_by="Notification.id"
+    )
 
-    __table_args__ = (Index("ix_notifications_status_not_before", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_notifications_status_not_before", "status", "not_before"),
+        # One digest per person per day of theirs, however many clocks build it.
+        Index(
+            "uq_notifications_digest_day",
+            "recipient_id",
+            "digest_day",
+            unique=True,
+            sqlite_where=text("digest_day IS NOT NULL"),
+            postgresql_where=text("digest_day IS NOT NULL"),
+        ),
+    )
 
     def __repr__(self) -> str:
         return f"<Notification {self.id} {self.notifier} {self.status}>"

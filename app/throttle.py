@@ -26,6 +26,8 @@ import time
 from typing import TYPE_CHECKING
 
 from flask import Flask, current_app, g, request
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from app.errors import TooMany
 
@@ -52,6 +54,10 @@ ACTIONS = {
     "api.resend_confirmation": "resend",
     "web.forgot_password": "reset",
     "web.reset_password": "reset",
+    # Confirming again an address that stopped getting mail: asking for the link
+    # counts with the other "send the link again" forms, following it with confirming.
+    "web.request_address_confirmation": "resend",
+    "web.confirm_address": "confirm",
 }
 
 # After Redis fails, count in memory this long before trying it again, so that a
@@ -167,7 +173,7 @@ def refuse(message: str, wait: int, field: str | None = None) -> TooMany:
     Retry-After header for the response."""
     g.retry_after = wait
     minutes = max(1, round(wait / 60))
-    when = f"{minutes} minute{'s' if minutes != 1 else ''}"
+    when = ngettext("%(num)d minute", "%(num)d minutes", minutes)
     return TooMany(message.format(when=when), field=field, retry_after=wait)
 
 
@@ -186,8 +192,10 @@ def check_login(address: str) -> None:
     item, key = _item("RATELIMIT_LOGIN_FAILURES"), _key("login", address)
     if not _keyed().allowed(item, key):
         raise refuse(
-            "Too many failed attempts to log in with this address. Try again in {when}, "
-            "or reset your password.",
+            _(
+                "Too many failed attempts to log in with this address. Try again in {when}, "
+                "or reset your password."
+            ),
             _keyed().wait(item, key),
         )
 
@@ -201,7 +209,7 @@ def login_failed(address: str) -> None:
 
 
 def mail_to(kind: str, address: str) -> None:
-    """Count one mail of `kind` ("confirm", "reset") asked for `address`, or refuse
+    """Count one mail of `kind` ("confirm", "reset", "reconfirm") asked for `address`, or refuse
     (TooMany) when it has had its share. Counted whether or not the address has an
     account, before anything is looked up."""
     if not _enabled():
@@ -209,8 +217,10 @@ def mail_to(kind: str, address: str) -> None:
     item, key = _item("RATELIMIT_MAIL_PER_ADDRESS"), _key("mail", kind, address)
     if not _keyed().hit(item, key):
         raise refuse(
-            "We have already emailed this address several times in the last hour. "
-            "Look for our mail (and in your spam folder), or try again in {when}.",
+            _(
+                "We have already emailed this address several times in the last hour. "
+                "Look for our mail (and in your spam folder), or try again in {when}."
+            ),
             _keyed().wait(item, key),
             field="email",
         )

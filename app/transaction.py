@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from flask_babel import gettext as _
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.errors import Conflict
 from app.extensions import db
+from app.i18n import N_
 
-LOST_RACE = "Someone else changed this first. Reload and try again."
+LOST_RACE = N_("Someone else changed this first. Reload and try again.")
 
 
 @contextmanager
@@ -24,12 +26,12 @@ def atomic() -> Iterator[None]:
         db.session.commit()
     except StaleDataError as exc:
         db.session.rollback()
-        raise Conflict(LOST_RACE) from exc
+        raise Conflict(_(LOST_RACE)) from exc
     except OperationalError as exc:
         db.session.rollback()
         # SQLite's way of saying that a write lost the race for the database file.
         if "database is locked" in str(exc):
-            raise Conflict(LOST_RACE) from exc
+            raise Conflict(_(LOST_RACE)) from exc
         raise
     except BaseException:
         db.session.rollback()

@@ -8,8 +8,19 @@ from datetime import date
 
 import idna
 from email_validator import EmailNotValidError, ValidatedEmail, validate_email
+from flask_babel import gettext as _
 
 from app.errors import InvalidInput
+from app.i18n import N_
+
+# The fields as messages name them ("The item name cannot be empty."): messages of the
+# catalogue, said in the reader's language; a field not listed is said as it is.
+FIELD_NAMES = (N_("name"), N_("item"), N_("item name"), N_("message"), N_("note"))
+
+
+def _said(label: str) -> str:
+    return _(label)
+
 
 # Control characters (but tab, newline and carriage return) and lone surrogates: no
 # text of ours has them, and PostgreSQL refuses NUL outright.
@@ -71,8 +82,10 @@ def _draws(char: str) -> bool:
 
 def _printable(value: str, field: str) -> str:
     if _UNPRINTABLE.search(value):
-        label = field.replace("_", " ")
-        raise InvalidInput(f"The {label} contains characters we cannot store.", field=field)
+        label = _said(field.replace("_", " "))
+        raise InvalidInput(
+            _("The %(label)s contains characters we cannot store.", label=label), field=field
+        )
     return value
 
 
@@ -86,12 +99,17 @@ def _checked_address(value: str) -> ValidatedEmail:
 def email_address(value: object, field: str = "email") -> str:
     """The address as stored and shown: normalized, lower case, its domain in Unicode."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput("An email address is required.", field=field)
+        raise InvalidInput(_("An email address is required."), field=field)
     try:
         checked = _checked_address(value.strip())
     except EmailNotValidError as exc:
         raise InvalidInput(
-            f"{value.strip()!r} is not a valid email address: {exc}", field=field
+            _(
+                "%(value)s is not a valid email address: %(why)s",
+                value=repr(value.strip()),
+                why=exc,
+            ),
+            field=field,
         ) from None
     # One account per address however it is typed.
     return checked.normalized.lower()
@@ -105,15 +123,20 @@ def wire_address(address: str) -> str:
 
 
 def text(value: object, field: str, *, max_length: int, label: str | None = None) -> str:
-    label = label or field.replace("_", " ")
+    label = _said(label or field.replace("_", " "))
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"The {label} cannot be empty.", field=field)
+        raise InvalidInput(_("The %(label)s cannot be empty.", label=label), field=field)
     value = _printable(" ".join(value.split()), field)
     value = " ".join(_without_invisibles(value).split())
     if not any(map(_draws, value)):
-        raise InvalidInput(f"The {label} must contain visible characters.", field=field)
+        raise InvalidInput(
+            _("The %(label)s must contain visible characters.", label=label), field=field
+        )
     if len(value) > max_length:
-        raise InvalidInput(f"The {label} is longer than {max_length} characters.", field=field)
+        raise InvalidInput(
+            _("The %(label)s is longer than %(num)d characters.", label=label, num=max_length),
+            field=field,
+        )
     return value
 
 
@@ -121,14 +144,21 @@ def optional_text(value: object, field: str, *, max_length: int) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, str):
-        raise InvalidInput(f"The {field} must be text.", field=field)
+        raise InvalidInput(_("The %(label)s must be text.", label=_said(field)), field=field)
     # Free text keeps its line breaks and every other character, but none may reorder
     # what the reader sees.
     value = _printable(_BIDI_CONTROLS.sub("", value).strip(), field)
     if not value:
         return None
     if len(value) > max_length:
-        raise InvalidInput(f"The {field} is longer than {max_length} characters.", field=field)
+        raise InvalidInput(
+            _(
+                "The %(label)s is longer than %(num)d characters.",
+                label=_said(field),
+                num=max_length,
+            ),
+            field=field,
+        )
     return value
 
 
@@ -137,9 +167,11 @@ def due_date(value: object, today: date, field: str = "due_date") -> date:
         try:
             value = date.fromisoformat(value.strip())
         except ValueError:
-            raise InvalidInput(f"{value!r} is not a date (use YYYY-MM-DD).", field=field) from None
+            raise InvalidInput(
+                _("%(value)s is not a date (use YYYY-MM-DD).", value=repr(value)), field=field
+            ) from None
     if not isinstance(value, date):
-        raise InvalidInput("A due date is required (YYYY-MM-DD).", field=field)
+        raise InvalidInput(_("A due date is required (YYYY-MM-DD)."), field=field)
     if value < today:
-        raise InvalidInput("The due date is in the past.", field=field)
+        raise InvalidInput(_("The due date is in the past."), field=field)
     return value

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from transitions import Machine, MachineError
 
 from app.errors import Forbidden, InvalidInput, NotAllowedInState
@@ -118,25 +119,43 @@ class Workflow:
             raise InvalidInput(f"Unknown event {event!r}.", field="event")
         found = self.step_from(state, event)
         if found is None:
+            if self.name == "loan":  # the one a person meets, on the loan page
+                raise NotAllowedInState(
+                    _(
+                        "%(event)s is not possible now: this loan is %(state)s.",
+                        event=self._say(event, capital=True),
+                        state=self._say_state(state),
+                    )
+                )
             raise NotAllowedInState(
                 f"{self._say(event, capital=True)} is not possible now: this {self.name} is "
                 f"{self._say_state(state)}."
             )
         if role not in found.who:
             who = " or ".join(sorted(found.who))
+            if self.name == "loan" and who in ("lender", "borrower"):
+                message = {
+                    "lender": _("Only the lender can %(event)s this loan.", event=self._say(event)),
+                    "borrower": _(
+                        "Only the borrower can %(event)s this loan.", event=self._say(event)
+                    ),
+                }[who]
+                raise Forbidden(message)
             raise Forbidden(f"Only the {who} can {self._say(event)} this {self.name}.")
         return found
 
     def _say(self, event: str, capital: bool = False) -> str:
+        # Names are messages of the catalogue (app.lending.words): said in the
+        # reader's language, in its quotation marks.
         name = self.event_names.get(event)
         if name:
-            return f"“{name}”"
+            return _("“%(name)s”", name=_(name))
         said = event.replace("_", " ")
         return said.capitalize() if capital else said
 
     def _say_state(self, state: str) -> str:
         name = self.state_names.get(state)
-        return f"“{name}”" if name else state
+        return _("“%(name)s”", name=_(name)) if name else state
 
     def step_from_any(self, event: str) -> Step | None:
         return next((s for s in self.steps if s.event == event and s.source), None)

@@ -12,6 +12,7 @@ from app.accounts.tokens import make_token
 from app.errors import InvalidInput, NotAllowedInState, NotAuthenticated
 from app.extensions import db
 from app.models import AuditEvent, User
+from app.notifications import suppression
 from tests.support import PASSWORD, action_link, text_of
 
 # The service and its table: the queue's in-memory twin is enough (tests/conftest.py).
@@ -33,6 +34,10 @@ DESIGN = [
     ("start_disconnect", "active", "closing", "disconnect_confirmation"),
     ("disconnect", "closing", "closed", "farewell"),
     ("abort_disconnect", "closing", "active", None),
+    ("request_address_confirmation", "active", None, "address_confirmation"),
+    ("request_address_confirmation", "closing", None, "address_confirmation"),
+    ("confirm_address", "active", None, None),
+    ("confirm_address", "closing", None, None),
 ]
 # A password the policy takes (12+ characters, not guessable).
 STRONG = "kettle mosaic harbor"
@@ -69,6 +74,13 @@ def _fire(event: str, user: User | None):
         return accounts.disconnect(make_token("disconnect", user))
     if event == "abort_disconnect":
         return accounts.abort_disconnect(user)
+    if event in ("request_address_confirmation", "confirm_address"):
+        # Mail to the address stopped (a provider reported a bounce): the one mail
+        # that reaches it is the link, and following the link lets mail through.
+        suppression.report(user.email, "Postmark: Hard bounce")
+        if event == "request_address_confirmation":
+            return accounts.request_address_confirmation(user)
+        return accounts.confirm_address(make_token("reconfirm", user))
     raise AssertionError(event)
 
 

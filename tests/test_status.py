@@ -47,7 +47,7 @@ WORKER_KEYS = {
 }
 QUEUE_KEYS = {"name", "queued", "started", "failed", "scheduled", "deferred", "finished"}
 NOTIFICATION_KEYS = {
-    "pending", "sent", "failed", "skipped", "suppressed", "oldest_pending_seconds"
+    "pending", "sent", "failed", "skipped", "suppressed", "digest", "oldest_pending_seconds"
 }  # fmt: skip
 LIMIT = 600.0
 # A row backdated by 30 s, a moment ago, against a limit of 10 s.
@@ -234,6 +234,7 @@ def test_nothing_pending_has_no_oldest_age(app, make):
         "failed": 0,
         "skipped": 0,
         "suppressed": 0,
+        "digest": 0,
         "oldest_pending_seconds": None,
     }
 

@@ -15,6 +15,7 @@ WEB_SIDE = (
     "app.api",
     "app.admin",
     "app.dev",
+    "app.hooks",  # the mail providers' webhooks
     "flask_limiter",
     "flask_wtf",
     "wtforms",

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from functools import cache
 
+from flask_babel import gettext as _
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app import i18n
 from app.errors import InvalidInput
+from app.i18n import N_
 
 MIN_LENGTH = 12
 MAX_LENGTH = 1024
@@ -19,6 +22,8 @@ MAX_LENGTH = 1024
 JUDGED_LENGTH = 72
 # zxcvbn's 0-4 scale: 3 is "safely unguessable: moderate protection from offline attacks".
 MIN_SCORE = 3
+TOO_EASY = N_("This password is too easy to guess.")
+ADD_WORDS = N_("Add another word or two; uncommon words are better.")
 
 
 def check(password: object, *, known: tuple[str, ...] = (), field: str = "password") -> str:
@@ -26,9 +31,13 @@ def check(password: object, *, known: tuple[str, ...] = (), field: str = "passwo
     on `field` saying why. `known` are words the person's password must not lean on
     (their name, their address)."""
     if not isinstance(password, str) or len(password) < MIN_LENGTH:
-        raise InvalidInput(f"The password needs at least {MIN_LENGTH} characters.", field=field)
+        raise InvalidInput(
+            _("The password needs at least %(num)d characters.", num=MIN_LENGTH), field=field
+        )
     if len(password) > MAX_LENGTH:
-        raise InvalidInput(f"The password is longer than {MAX_LENGTH} characters.", field=field)
+        raise InvalidInput(
+            _("The password is longer than %(num)d characters.", num=MAX_LENGTH), field=field
+        )
     # Imported here, not at the top: its dictionaries take ~15 MB, which the worker
     # (it never judges a password) should not carry under its memory cap.
     from zxcvbn import zxcvbn
@@ -41,13 +50,16 @@ def check(password: object, *, known: tuple[str, ...] = (), field: str = "passwo
 
 
 def _why(result: dict) -> str:
+    if i18n.current_locale() != i18n.SOURCE:
+        # zxcvbn's advice is in English only: the reader's language says it plainly.
+        return f"{_(TOO_EASY)} {_(ADD_WORDS)}"
     feedback = result.get("feedback") or {}
     warning = (feedback.get("warning") or "").strip()
     hints = " ".join(s.strip() for s in feedback.get("suggestions") or () if s.strip())
-    reason = warning or "This password is too easy to guess."
+    reason = warning or TOO_EASY
     if not reason.endswith("."):
         reason += "."
-    return f"{reason} {hints or 'Add another word or two; uncommon words are better.'}"
+    return f"{reason} {hints or ADD_WORDS}"
 
 
 @cache

@@ -13,19 +13,26 @@ account.
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import throttle, validation
+from app import i18n, throttle, validation
 from app.accounts import passwords, sessions, signals
 from app.accounts.states import ACCOUNT
-from app.accounts.tokens import read_token, unused
+from app.accounts.tokens import read_token, read_token_made, unused
 from app.errors import InvalidInput, NotAuthenticated
 from app.extensions import db
 from app.history import record_step
-from app.models import Loan, User
+from app.models import Loan, MailSuppression, User
+from app.notifications import suppression
 from app.transaction import atomic
 from app.workflow import Step
+
+log = logging.getLogger(__name__)
 
 
 def find_by_email(email: str) -> User | None:
@@ -56,7 +63,7 @@ def _fire(user: User, event: str, actor: User | None = None) -> None:
 def _user_from_token(purpose: str, token: object) -> User:
     user = db.session.get(User, read_token(purpose, token))
     if user is None:
-        raise InvalidInput("This link is not valid.", field="token")
+        raise InvalidInput(_("This link is not valid."), field="token")
     return user
 
 
@@ -65,12 +72,24 @@ def _name(value: object) -> str:
 
 
 def _create(
-    event: str, role: str, address: str, name: str, *, actor: User | None = None, **kw
+    event: str,
+    role: str,
+    address: str,
+    name: str,
+    *,
+    actor: User | None = None,
+    locale: str | None = None,
+    zone: str | None = None,
+    **kw,
 ) -> User:
     """A new account, by the table's creation step for `event`, with its audit row
     and mail; part of the caller's transaction."""
     step = ACCOUNT.creation(event, role)
     user = User(email=address, name=name, state=step.dest, is_admin=event == "create_admin")
+    if locale is not None:
+        user.locale = locale
+    if zone is not None:
+        user.time_zone = zone
     db.session.add(user)
     _record(step, user, None, actor, **kw)
     return user
@@ -79,23 +98,30 @@ def _create(
 # -- signing up and confirming ---------------------------------------------------
 
 
-def sign_up(email: object, name: object) -> None:
+def sign_up(
+    email: object, name: object, *, locale: object = None, time_zone: object = None
+) -> None:
     """Mail the address a link to confirm it and choose a password; or, if it already
     has an account, tell its owner that someone tried. Returns nothing, on purpose:
-    the caller answers the same either way."""
+    the caller answers the same either way. `locale` (the browser's best language) and
+    `time_zone` (the browser's zone) are kept when known, English and UTC otherwise: the
+    confirmation is the first mail in them."""
     address = validation.email_address(email)
     display = _name(name)
+    language = i18n.known_locale(locale) or i18n.SOURCE
+    zone = i18n.known_zone(time_zone) or i18n.UTC_NAME
     throttle.mail_to("confirm", address)
     for attempt in range(2):
         try:
             with atomic():
                 user = find_by_email(address)
                 if user is None:
-                    _create("sign_up", "self", address, display)
+                    _create("sign_up", "self", address, display, locale=language, zone=zone)
                     return
                 if user.state in ("invited", "pending"):
                     # Unproven until the link is followed, where its owner may change it.
                     user.name = display
+                    user.locale, user.time_zone = language, zone
                 _fire(user, "sign_up")
                 return
         except IntegrityError:
@@ -124,12 +150,12 @@ def confirmable(token: object) -> User:
         return user
     if user.is_active:
         raise InvalidInput(
-            "This link has already been used: log in with the password you chose.",
+            _("This link has already been used: log in with the password you chose."),
             field="token",
         )
     if user.state == "closed":
-        raise InvalidInput("This account is closed.", field="token")
-    raise InvalidInput("This link is no longer valid: ask for a new one.", field="token")
+        raise InvalidInput(_("This account is closed."), field="token")
+    raise InvalidInput(_("This link is no longer valid: ask for a new one."), field="token")
 
 
 def activate(token: object, password: object, name: object = None) -> User:
@@ -147,9 +173,17 @@ def activate(token: object, password: object, name: object = None) -> User:
 
 def invite(email: str, inviter: User, loan: Loan) -> User:
     """An `invited` account for an address that has none, sent an invitation about
-    `loan`; part of the caller's transaction."""
+    `loan`; part of the caller's transaction. It speaks its inviter's language and
+    time zone (friends mostly share them) until its owner signs up with their own."""
     return _create(
-        "invite", "inviter", email, email.split("@", 1)[0], actor=inviter, mail_about=loan
+        "invite",
+        "inviter",
+        email,
+        email.split("@", 1)[0],
+        actor=inviter,
+        mail_about=loan,
+        locale=i18n.locale_of(inviter),
+        zone=i18n.zone_name_of(inviter),
     )
 
 
@@ -159,7 +193,9 @@ def create_admin(email: object, password: object, name: object) -> User:
     secret = passwords.check(password, known=(address, display))
     with atomic():
         if find_by_email(address) is not None:
-            raise InvalidInput("An account with this email address already exists.", field="email")
+            raise InvalidInput(
+                _("An account with this email address already exists."), field="email"
+            )
         user = _create("create_admin", "system", address, display)
         user.set_password(secret)
     return user
@@ -175,7 +211,7 @@ def authenticate(email: object, password: object) -> User:
     password hash checked), so neither the answer nor its time tells them apart.
     Failures are counted per address (app.throttle), whatever the client."""
     if not isinstance(email, str) or not isinstance(password, str):
-        raise NotAuthenticated("Email and password are required.")
+        raise NotAuthenticated(_("Email and password are required."))
     try:
         address = validation.email_address(email)
     except InvalidInput:
@@ -185,7 +221,7 @@ def authenticate(email: object, password: object) -> User:
     stored = user.password_hash if user is not None and user.is_active else None
     if not passwords.verify(stored, password):
         throttle.login_failed(address)
-        raise NotAuthenticated("Wrong email or password.")
+        raise NotAuthenticated(_("Wrong email or password."))
     return user
 
 
@@ -229,9 +265,9 @@ def resettable(token: object) -> User:
     """The account a reset link may still set a password for; InvalidInput otherwise."""
     user = _user_from_token("reset", token)
     if not unused("reset", token, user):
-        raise InvalidInput("This link has already been used.", field="token")
+        raise InvalidInput(_("This link has already been used."), field="token")
     if not user.is_active:
-        raise InvalidInput("This account is closed.", field="token")
+        raise InvalidInput(_("This account is closed."), field="token")
     return user
 
 
@@ -252,11 +288,11 @@ def change_password(user: User, current: object, new: object, *, keep: str | Non
     session and API token ends, the one whose secret is `keep` stays. A wrong current
     password counts as a failed login."""
     if not isinstance(current, str):
-        raise InvalidInput("Type your current password.", field="current_password")
+        raise InvalidInput(_("Type your current password."), field="current_password")
     throttle.check_login(user.email)
     if not passwords.verify(user.password_hash, current):
         throttle.login_failed(user.email)
-        raise InvalidInput("That is not your current password.", field="current_password")
+        raise InvalidInput(_("That is not your current password."), field="current_password")
     secret = passwords.check(new, known=(user.email, user.name), field="new_password")
     with atomic():
         user.set_password(secret)
@@ -272,6 +308,23 @@ def change_name(user: User, name: object) -> User:
     display = _name(name)
     with atomic():
         user.name = display
+    return user
+
+
+def change_language(user: User, locale: object, time_zone: object) -> User:
+    """The language of `user`'s pages and mail, and the time zone their times are
+    shown in: one we ship (app.i18n.languages) and an IANA zone, or InvalidInput
+    naming the field, and nothing saved."""
+    language = i18n.known_locale(locale)
+    if language is None:
+        raise InvalidInput(_("Choose one of the languages in the list."), field="locale")
+    zone = i18n.known_zone(time_zone)
+    if zone is None:
+        raise InvalidInput(
+            _("Choose a time zone from the list, such as Europe/Berlin."), field="time_zone"
+        )
+    with atomic():
+        user.locale, user.time_zone = language, zone
     return user
 
 
@@ -300,3 +353,62 @@ def disconnect(token: object) -> User:
         signals.send(signals.closed, user)
         sessions.end_all(user)
     return user
+
+
+# -- an address that stopped getting mail -----------------------------------------
+
+
+def request_address_confirmation(user: User) -> None:
+    """Mail `user`'s own address, suppressed because our mail to it bounced or they
+    marked it as spam, a link to prove it reads our mail: the one mail that still
+    reaches a suppressed address (notifiers.PAST_SUPPRESSION). Counted per address,
+    as the forms' mail is (app.throttle, "reconfirm")."""
+    if suppression.suppressed(user.email) is None:
+        raise InvalidInput(_("Mooch already emails your address: there is nothing to confirm."))
+    throttle.mail_to("reconfirm", user.email)
+    with atomic():
+        _fire(user, "request_address_confirmation", actor=user)
+
+
+def address_to_confirm(token: object) -> tuple[User, MailSuppression | None]:
+    """The account a link to confirm its address again names, and the address's
+    suppression if it still has one. InvalidInput on the token for a bad or expired
+    link, an account that is closed, or a link sent before the address was suppressed
+    again (the new failure came after it: it proves nothing about that)."""
+    user_id, made = read_token_made("reconfirm", token)
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise InvalidInput(_("This link is not valid."), field="token")
+    entry = suppression.suppressed(user.email)
+    # The token's time is to the second: a suppression within that second came first.
+    if entry is not None and entry.suppressed_at >= made + timedelta(seconds=1):
+        raise InvalidInput(
+            _(
+                "Our mail to this address failed again after this link was sent: ask for a "
+                "new one on your account page."
+            ),
+            field="token",
+        )
+    return user, entry
+
+
+def confirm_address(token: object) -> tuple[User, bool]:
+    """The emailed link's button: the address reads our mail, so it gets mail again,
+    its count of refusals started afresh. Returns the account and whether its address
+    was suppressed (False: nothing to lift, any more)."""
+    with atomic():
+        user, entry = address_to_confirm(token)
+        if entry is None:
+            return user, False
+        kind, since = suppression.kind(entry.reason), entry.suppressed_at
+        _fire(user, "confirm_address", actor=user)
+        suppression.forget(user.email)
+    log.info(
+        "suppression lifted by its owner: user %s confirmed their address (it was "
+        "suppressed for a %s since %s)",
+        user.id,
+        kind,
+        since.isoformat(timespec="seconds"),
+        extra={"fields": {"event": "suppression_lifted", "user_id": user.id, "kind": kind}},
+    )
+    return user, True

@@ -31,6 +31,12 @@ STEPS = (
     step("start_disconnect", "active",              "closing",  "self",    {"self": "disconnect_confirmation"}),
     step("disconnect",    "closing",                "closed",   "self",    {"self": "farewell"}),
     step("abort_disconnect", "closing",             "active",   "self"),
+    # An address that stopped getting mail (it bounced, or its owner marked our mail as
+    # spam): its owner asks for a link from the account page, the one mail that still
+    # reaches it; following the link lets it get mail again.
+    step("request_address_confirmation", ("active", "closing"), None, "self",
+         {"self": "address_confirmation"}),
+    step("confirm_address", ("active", "closing"),  None,       "self"),
 )  # fmt: skip
 
 ACCOUNT = Workflow("account", STATES, STEPS)

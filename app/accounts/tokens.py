@@ -1,5 +1,5 @@
 """Signed links: confirm an address (and choose a password), reset a password,
-confirm closing an account.
+confirm closing an account, confirm again an address that stopped getting mail.
 
 Each purpose has its own salt, so a token made for one cannot be used for another.
 Confirm and reset tokens also sign a fingerprint of the account's password hash as it
@@ -13,14 +13,16 @@ app/accounts/sessions.py, so that they can be ended.)
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app.errors import InvalidInput
 from app.models import User
 
-PURPOSES = ("confirm", "reset", "disconnect")
+PURPOSES = ("confirm", "reset", "disconnect", "reconfirm")
 # Purposes whose links are used up by the password they set.
 SINGLE_USE = ("confirm", "reset")
 
@@ -48,25 +50,35 @@ def _max_age(purpose: str) -> int:
     return current_app.config["CONFIRM_MAX_AGE"]
 
 
-def _payload(purpose: str, token: object) -> dict:
+def _payload(purpose: str, token: object, stamped: bool = False):
+    """The token's payload; with `stamped`, (payload, when it was made)."""
     if not isinstance(token, str) or not token:
-        raise InvalidInput("A token is required.", field="token")
+        raise InvalidInput(_("A token is required."), field="token")
     if len(token) > 1000:
-        raise InvalidInput("This link is not valid.", field="token")
+        raise InvalidInput(_("This link is not valid."), field="token")
     try:
-        payload = _serializer(purpose).loads(token, max_age=_max_age(purpose))
+        payload, made = _serializer(purpose).loads(
+            token, max_age=_max_age(purpose), return_timestamp=True
+        )
     except SignatureExpired:
-        raise InvalidInput("This link has expired; ask for a new one.", field="token") from None
+        raise InvalidInput(_("This link has expired; ask for a new one."), field="token") from None
     except BadSignature:
-        raise InvalidInput("This link is not valid.", field="token") from None
+        raise InvalidInput(_("This link is not valid."), field="token") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("u"), int):
-        raise InvalidInput("This link is not valid.", field="token")
-    return payload
+        raise InvalidInput(_("This link is not valid."), field="token")
+    return (payload, made) if stamped else payload
 
 
 def read_token(purpose: str, token: object) -> int:
     """The user id a valid token names; InvalidInput for a bad or expired one."""
     return _payload(purpose, token)["u"]
+
+
+def read_token_made(purpose: str, token: object) -> tuple[int, datetime]:
+    """The user id a valid token names and when the token was made (naive UTC, to the
+    second): for a link that must not undo what happened after it was sent."""
+    payload, made = _payload(purpose, token, stamped=True)
+    return payload["u"], made.replace(tzinfo=None)
 
 
 def unused(purpose: str, token: object, user: User) -> bool:

@@ -29,6 +29,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -88,7 +89,7 @@ def _back(form: ActionForm, default: str) -> str:
 def _submitted(form: ActionForm) -> bool:
     if form.validate():
         return True
-    flash(CSRF_EXPIRED, "error")
+    flash(_(CSRF_EXPIRED), "error")
     return False
 
 
@@ -170,7 +171,7 @@ def notifications():
     # large outbox needs no index on created_at to be paged.
     query = (
         select(Notification)
-        .options(joinedload(Notification.loan))
+        .options(joinedload(Notification.loan), joinedload(Notification.digest))
         .where(*filters.conditions())
         .order_by(Notification.id.desc())
     )

@@ -44,7 +44,12 @@ def why(row: Notification, now: datetime, grace: timedelta) -> Why:
     status, n = row.status, row.attempts or 0
     if status == outbox.SENT:
         when = f" at {at(row.sent_at)}" if row.sent_at else ""
-        return Why(f"Sent{when}, after {attempts(n)}.")
+        sent = f"Sent{when}, after {attempts(n)}."
+        if row.digest_day:
+            sent = f"The daily digest of {row.digest_day.isoformat()}. {sent}"
+        return Why(sent)
+    if status == outbox.HELD:
+        return _held(row)
     if status == outbox.FAILED:
         failure = explain(row.last_error, row.recipient_email)
         said = f" (the server said: {failure.server_said})" if failure.server_said else ""
@@ -57,6 +62,25 @@ def why(row: Notification, now: datetime, grace: timedelta) -> Why:
     # A status added later: say it, with whatever reason the row holds.
     reason = f": {row.last_error}" if row.last_error else "."
     return Why(f"{status.capitalize()}{reason}")
+
+
+def _held(row: Notification) -> Why:
+    """A row its reader chose to get in their daily digest (app/notifications/digest.py)."""
+    whose = f"{row.recipient.name}’s" if row.recipient is not None else "the recipient’s"
+    carrier = row.digest
+    if carrier is None:
+        return Why(
+            f"Not sent on its own: held for {whose} daily digest (their choice for this "
+            "mail); it goes in their next one."
+        )
+    day = carrier.digest_day.isoformat() if carrier.digest_day else "an unknown day"
+    digest = f"{whose} daily digest of {day} (notification {carrier.id})"
+    if carrier.status == outbox.SENT:
+        when = f" at {at(carrier.sent_at)}" if carrier.sent_at else ""
+        return Why(f"Emailed in {digest}{when}.")
+    if carrier.status == outbox.PENDING:
+        return Why(f"In {digest}, which is not sent yet.")
+    return Why(f"In {digest}, which was not sent: {carrier.status}.", carrier.last_error)
 
 
 def _pending(row: Notification, n: int, now: datetime, grace: timedelta) -> Why:

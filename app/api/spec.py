@@ -195,7 +195,9 @@ NOTIFICATION = _object(
             "enum": list(outbox.STATUSES),
             "description": "skipped: decided against when the change was made (for "
             "example, an address already invited that day, or mail its reader turned "
-            "off); suppressed: not sent because the address hard-bounced.",
+            "off); suppressed: not sent because the address hard-bounced or its owner "
+            "marked our mail as spam; digest: held "
+            "for its reader's daily digest (sent_at is when that digest was sent).",
         },
         "sent_at": _nullable(DATE_TIME),
         "problem": {

@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from flask import Blueprint, jsonify, url_for
+from flask import Blueprint, jsonify, request, url_for
 
+from app import i18n
 from app.accounts import service as accounts
 from app.api import body as bodies
 from app.api import query, serializers
@@ -54,7 +55,8 @@ def create_token(body):
 
 @route("sign_up")
 def sign_up(body):
-    accounts.sign_up(body["email"], body["name"])
+    # The API answers in English; the account's mail speaks the client's language.
+    accounts.sign_up(body["email"], body["name"], locale=i18n.best_match(request.accept_languages))
     return {
         "message": "We emailed that address a link to confirm it and choose a password "
         "(or, if it already has an account, a note saying someone tried)."

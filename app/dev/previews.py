@@ -19,7 +19,7 @@ from app.lending import words
 from app.lending.states import CREATION_STATES, LOAN, PARTIES, other_side
 from app.models import AuditEvent, Loan, Notification, User
 from app.notifications.compose import render
-from app.notifications.notifiers import NOTIFIERS
+from app.notifications.notifiers import DIGEST, NOTIFIERS
 from app.workflow import Step
 
 SAMPLE_ITEM = "tent"
@@ -61,9 +61,12 @@ class Preview:
     def by_recipient(self) -> bool:
         return self.actor_role in (self.recipient_role, "self")
 
-    def render(self, item: str = SAMPLE_ITEM) -> Rendered:
-        """Needs an app context. Writes nothing."""
+    def render(self, item: str = SAMPLE_ITEM, locale: str | None = None) -> Rendered:
+        """Needs an app context. Writes nothing. `locale`: the reader's language (their
+        account's, English, by default)."""
         notification = self.build(item)
+        if locale:
+            notification.recipient.locale = locale
         _, subject, text, html = render(notification)
         return Rendered(subject, text, html, notification.recipient_email)
 
@@ -284,10 +287,50 @@ def _account_previews() -> list[Preview]:
     return list(found.values())
 
 
+# -- the daily digest ---------------------------------------------------------------
+
+
+def _digest_build(item: str) -> Notification:
+    """Lena's digest of a morning: her tent, lent to Bram (overdue, then given back),
+    and the bike she borrowed from Nia (handed over), in her time zone."""
+    people = _cast()
+    lena, bram = people["lender"], people["borrower"]
+    lena.time_zone = "Europe/Amsterdam"
+    nia = _user(-3, "Nia", "nia@example.com")
+    tent = _loan(item, lena, bram, "returned", "borrower")
+    tent.due_date = _NOW.date() - timedelta(days=2)
+    bike = _loan("bike", nia, lena, "lent", "borrower")
+    bike.id = -8
+
+    def held(notifier, loan, event, actor, source, dest, hours_ago) -> Notification:
+        at = _NOW - timedelta(hours=hours_ago)
+        step = AuditEvent(
+            id=-1, event=event, from_state=source, to_state=dest, actor=actor,
+            actor_id=actor.id if actor else None, created_at=at,
+        )  # fmt: skip
+        row = _notification(notifier, lena, loan, step)
+        row.status, row.created_at = "digest", at
+        return row
+
+    digest = _notification(DIGEST, lena, None, None)
+    digest.digest_day = _NOW.date()
+    digest.covered = [
+        held("loan_overdue_lender", tent, "mark_overdue", None, "lent", "overdue", 21),
+        held("loan_started", bike, "hand_over", nia, "agreed", "lent", 17),
+        held("loan_returned", tent, "mark_returned", bram, "overdue", "returned", 3),
+    ]
+    return digest
+
+
+def _digest_previews() -> list[Preview]:
+    about = "the morning after: what the reader chose to get in a daily digest"
+    return [Preview(DIGEST, DIGEST, "active", None, about, _digest_build)]
+
+
 def previews() -> list[Preview]:
     """Every sample, grouped by notifier in the order of the NOTIFIERS table."""
     order = {name: i for i, name in enumerate(NOTIFIERS)}
-    every = _loan_previews() + _account_previews()
+    every = _loan_previews() + _account_previews() + _digest_previews()
     return sorted(every, key=lambda p: order.get(p.notifier, len(order)))
 
 

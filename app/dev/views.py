@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import Blueprint, Response, abort, current_app, render_template, request
 from markupsafe import Markup, escape
 
 from app.dev import previews
@@ -147,17 +147,29 @@ def _plain(text: str | bytes) -> Response:
 # Declared before /mail/<name>: "previews" is no caught file's name anyway (NAME).
 
 
+def _language() -> str | None:
+    """?lang=de: the previews read by someone whose account speaks German."""
+    from app import i18n
+
+    return i18n.known_locale(request.args.get("lang"))
+
+
 @dev.get("/mail/previews")
 def preview_list():
-    rows = [(p, p.render()) for p in previews.previews()]
-    return render_template("dev/mail_previews.html", rows=rows)
+    from app import i18n
+
+    lang = _language()
+    rows = [(p, p.render(locale=lang)) for p in previews.previews()]
+    return render_template(
+        "dev/mail_previews.html", rows=rows, lang=lang, languages=i18n.language_names()
+    )
 
 
 def _preview(slug: str) -> previews.Rendered:
     found = previews.preview(slug)
     if found is None:
         abort(404)
-    return found.render()
+    return found.render(locale=_language())
 
 
 @dev.get("/mail/previews/<slug>/html")

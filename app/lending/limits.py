@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 
 from app.extensions import db
@@ -42,8 +43,11 @@ def check_loan_rate(actor: User) -> None:
     recent = db.session.scalars(started.limit(limit)).all()
     if len(recent) >= limit:
         raise refuse(
-            f"You have started {limit} loans in the last hour, the most we allow. "
-            "Try again in {when}.",
+            _(
+                "You have started %(num)d loans in the last hour, the most we allow. "
+                "Try again in {when}.",
+                num=limit,
+            ),
             _wait(recent[0], HOUR),
         )
 
@@ -85,9 +89,12 @@ def check_new_address(actor: User, other: User | None) -> None:
     fresh = new_addresses_today(actor)
     if len(fresh) >= limit:
         raise refuse(
-            f"You have asked {limit} new people today, the most we allow in a day, so "
-            "that nobody can use Mooch to mail strangers. Try again in {when}, or start "
-            "a loan with someone you have lent to or borrowed from before.",
+            _(
+                "You have asked %(num)d new people today, the most we allow in a day, so "
+                "that nobody can use Mooch to mail strangers. Try again in {when}, or start "
+                "a loan with someone you have lent to or borrowed from before.",
+                num=limit,
+            ),
             _wait(min(fresh.values()), DAY),
         )
 

@@ -4,7 +4,10 @@ Until the counterparty answers, the person who asked or offered must not learn f
 the loan whether the address they typed has an account: the mail it got is shown as
 the request or offer it carried, whether it went out as that notifier or as an
 invitation to sign up, and an invitation left out because the address was invited
-earlier the same day is shown with the status of that invitation.
+earlier the same day is shown with the status of that invitation. For the same
+reason a mail held for the counterparty's daily digest (which only an account can
+choose) is shown to the initiator as queued, then as its digest went, and a mail the
+counterparty turned off (which only an account can) as sent.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.lending.states import LOAN
 from app.models import Loan, Notification, User
+from app.notifications.preferences import TURNED_OFF
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,12 @@ class SeenMail:
     @property
     def id(self) -> int:
         return self.row.id
+
+    @property
+    def carrier(self) -> Notification | None:
+        """For a mail held for its reader's daily digest: the digest that carried it,
+        once one did."""
+        return self.row.digest if self.status == "digest" else None
 
 
 def _masked(loan: Loan, viewer: User, row: Notification) -> bool:
@@ -63,12 +73,27 @@ def _covering(row: Notification) -> tuple[str, datetime | None]:
     return (found.status, found.sent_at) if found else ("sent", None)
 
 
+def _held(loan: Loan, viewer: User, row: Notification) -> SeenMail:
+    """A row held for a daily digest: sent when its digest was."""
+    carrier = row.digest
+    sent_at = carrier.sent_at if carrier is not None else None
+    if not _masked(loan, viewer, row):
+        return SeenMail(row, row.notifier, row.status, sent_at)
+    status = "sent" if carrier is not None and carrier.status == "sent" else "pending"
+    return SeenMail(row, row.notifier, status, sent_at)
+
+
 def seen(loan: Loan, viewer: User, row: Notification) -> SeenMail:
+    if row.status == "digest":
+        return _held(loan, viewer, row)
     if not _masked(loan, viewer, row):
         return SeenMail(row, row.notifier, row.status, row.sent_at)
     notifier = _creation_notifier(loan) if row.notifier == "invitation" else row.notifier
     if row.status == "skipped" and row.notifier == "invitation":
         return SeenMail(row, notifier, *_covering(row))
+    if row.status == "skipped" and row.last_error == TURNED_OFF:
+        # Only an account can turn mail off: it reads as the mail any address gets.
+        return SeenMail(row, notifier, "sent", row.created_at)
     return SeenMail(row, notifier, row.status, row.sent_at)
 
 

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import exists, func, select, union
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import flag_modified
@@ -24,6 +25,7 @@ from app.accounts import signals as account_signals
 from app.errors import Conflict, Forbidden, InvalidInput, MoochError, NotFound
 from app.extensions import db
 from app.history import record_step
+from app.i18n import N_
 from app.lending import limits
 from app.lending import states as loan_states
 from app.lending.states import (
@@ -57,10 +59,10 @@ MAX_ITEM = 200
 MAX_MESSAGE = 2000
 MAX_NOTE = 500
 # What a step that needs a note asks for, when it is missing.
-NOTE_REQUIRED = {
-    "dispute": "Say what is wrong with the return: the borrower will read it.",
-    "add_note": "Write the note first.",
-    "resolve": "Say in a line how it was sorted out: the other person will read it.",
+NOTE_REQUIRED = {  # messages of the catalogue: said through gettext where raised
+    "dispute": N_("Say what is wrong with the return: the borrower will read it."),
+    "add_note": N_("Write the note first."),
+    "resolve": N_("Say in a line how it was sorted out: the other person will read it."),
 }
 
 
@@ -80,10 +82,10 @@ def loan_for(user: User, loan_id: object) -> Loan:
     """The loan if `user` is one of its parties; NotFound otherwise, whether it
     exists or not, so that ids cannot be probed."""
     if not isinstance(loan_id, int) or isinstance(loan_id, bool) or not 0 < loan_id < 2**31:
-        raise NotFound("No such loan.")
+        raise NotFound(_("No such loan."))
     loan = db.session.get(Loan, loan_id)
     if loan is None or loan.role_of(user) is None:
-        raise NotFound("No such loan.")
+        raise NotFound(_("No such loan."))
     return loan
 
 
@@ -91,7 +93,7 @@ def _check_version(loan: Loan, expected_version: object) -> None:
     """The one rule for acting on what one saw, for a party's page or client and for
     the loan clock's due list alike: a loan changed since then is a Conflict."""
     if expected_version is not None and expected_version != loan.version:
-        raise Conflict("This loan has changed since you loaded it. Reload and try again.")
+        raise Conflict(_("This loan has changed since you loaded it. Reload and try again."))
 
 
 def allowed_events(loan: Loan, user: User) -> list[str]:
@@ -211,10 +213,10 @@ def create_loan(
 ) -> Loan:
     """Ask to borrow (role "borrower") or offer to lend (role "lender")."""
     if role not in PARTIES:
-        raise InvalidInput('The role must be "borrower" or "lender".', field="role")
+        raise InvalidInput(_('The role must be "borrower" or "lender".'), field="role")
     if not actor.is_active:
-        raise Forbidden("Only an active account can start a loan.")
-    what = validation.text(item, "item", max_length=MAX_ITEM, label="item name")
+        raise Forbidden(_("Only an active account can start a loan."))
+    what = validation.text(item, "item", max_length=MAX_ITEM, label=N_("item name"))
     note = validation.optional_text(message, "message", max_length=MAX_MESSAGE)
     due = None if due_date in (None, "") else validation.due_date(due_date, today())
     address = _counterparty_address(actor, counterparty_email)
@@ -235,7 +237,7 @@ def _counterparty_address(actor: User, value: object) -> str:
     address = validation.email_address(value, field="counterparty_email")
     if address == actor.email:
         raise InvalidInput(
-            "You cannot lend to or borrow from yourself.", field="counterparty_email"
+            _("You cannot lend to or borrow from yourself."), field="counterparty_email"
         )
     return address
 
@@ -280,14 +282,16 @@ def fire_event(
     with atomic():
         loan = loan_for(actor, loan_id)
         if not actor.is_active:
-            raise Forbidden("Only an active account can do that: sign up and confirm your address.")
+            raise Forbidden(
+                _("Only an active account can do that: sign up and confirm your address.")
+            )
         if not isinstance(event, str) or not event:
-            raise InvalidInput("An event name is required.", field="event")
+            raise InvalidInput(_("An event name is required."), field="event")
         _check_version(loan, expected_version)
         step = LOAN.check(loan.state, event, loan.role_of(actor))
         written = validation.optional_text(note, "note", max_length=MAX_NOTE)
         if "note" in step.needs and written is None:
-            raise InvalidInput(NOTE_REQUIRED[step.event], field="note")
+            raise InvalidInput(_(NOTE_REQUIRED[step.event]), field="note")
         if "due_date" in step.needs:
             loan.due_date = validation.due_date(
                 due_date if due_date is not None else loan.due_date, today()
@@ -326,13 +330,15 @@ def call_off_open_loans(user: User) -> int:
     return len(loans)
 
 
-def _refuse_while_loans_under_way(user: User, **_: object) -> None:
+def _refuse_while_loans_under_way(user: User, **_kw: object) -> None:
     """An account asking to close (accounts.signals.closing) must settle first."""
     busy = db.session.scalar(
         select(Loan.id).where(Loan.of(user), Loan.state.in_(IN_PROGRESS_STATES)).limit(1)
     )
     if busy is not None:
-        raise Forbidden("You still have loans under way: settle them before closing your account.")
+        raise Forbidden(
+            _("You still have loans under way: settle them before closing your account.")
+        )
 
 
 def _call_off_when_closed(user: User, **_: object) -> None:
@@ -370,12 +376,14 @@ def change_counterparty(
         _check_version(loan, expected_version)
         if not can_change_counterparty(loan, actor):
             raise Forbidden(
-                "Only the one who asked or offered can send it to another address, "
-                "and only until the other person answers."
+                _(
+                    "Only the one who asked or offered can send it to another address, "
+                    "and only until the other person answers."
+                )
             )
         if address == loan.other_party(actor).email:
             raise InvalidInput(
-                "That is the address it was sent to already.", field="counterparty_email"
+                _("That is the address it was sent to already."), field="counterparty_email"
             )
         role = loan.role_of(actor)
         created = LOAN.creation("create", role)
@@ -394,9 +402,9 @@ def retry_mail(actor: User, loan_id: object, notification_id: object) -> None:
         db.session.get(Notification, notification_id) if isinstance(notification_id, int) else None
     )
     if row is None or row.loan_id != loan.id or row.recipient_id == actor.id:
-        raise NotFound("No such mail.")
+        raise NotFound(_("No such mail."))
     if row.status != "failed":
-        raise Conflict("That mail has not failed: there is nothing to try again.")
+        raise Conflict(_("That mail has not failed: there is nothing to try again."))
     address = row.recipient_email
     db.session.rollback()
     throttle.mail_to("retry", address)
@@ -446,7 +454,7 @@ def fire_system_event(loan_id: int, event: str, expected_version: int | None = N
     with atomic():
         loan = db.session.get(Loan, loan_id)
         if loan is None:
-            raise NotFound("No such loan.")
+            raise NotFound(_("No such loan."))
         _check_version(loan, expected_version)
         step = LOAN.check(loan.state, event, "system")
         _fire(loan, step, None)

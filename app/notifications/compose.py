@@ -11,15 +11,21 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from flask import current_app, render_template
+from flask_babel import gettext as _
 from jinja2 import Template
 
-from app import validation
+from app import i18n, validation
 from app.lending import words
 from app.models import Loan, Notification, User
+from app.notifications import digest
 from app.notifications.links import absolute, link_for, loan_path
 from app.notifications.mailer import OutgoingMessage, _sender_pair
-from app.notifications.notifiers import NOTIFIERS, OPTIONAL, Notifier
-from app.notifications.preferences import list_unsubscribe_headers, unsubscribe_path
+from app.notifications.notifiers import DIGEST, NOTIFIERS, OPTIONAL, Notifier
+from app.notifications.preferences import (
+    list_unsubscribe_headers,
+    unsubscribable,
+    unsubscribe_path,
+)
 
 # The account page's mail settings, linked from every optional mail's footer.
 SETTINGS_PATH = "/account#mail"
@@ -92,16 +98,21 @@ def context(notification: Notification) -> dict:
         "base_url": current_app.config["BASE_URL"],
         "expiry_days": current_app.config["LOAN_EXPIRY_DAYS"],
         # Optional mail only: what it is about in the settings' words, and where to
-        # turn it off (one click) or change every choice.
-        "optional": OPTIONAL.get(notifier.name),
+        # turn it off (one click) or change every choice. The digest too: its link
+        # stops the digest.
+        "optional": _(OPTIONAL[notifier.name]) if notifier.name in OPTIONAL else None,
         "unsubscribe_url": absolute(unsubscribe_path(recipient.id, notifier.name))
-        if notifier.name in OPTIONAL and recipient.id is not None
+        if unsubscribable(notifier.name) and recipient.id is not None
         else None,
         "settings_url": absolute(SETTINGS_PATH),
+        # The daily digest: the rows it carries, by loan (digest.View).
+        "digest": digest.view(notification) if notifier.name == DIGEST else None,
     }
 
 
 def calendar_for(loan: Loan) -> bytes:
+    """The due date as a calendar event, in the language being spoken (compose calls
+    it inside app.i18n.speaking_to, for the recipient)."""
     # Only the mail of a started loan carries a calendar: icalendar (3 MiB of modules)
     # is loaded by the first one, not by every worker at start.
     from icalendar import Calendar
@@ -112,12 +123,21 @@ def calendar_for(loan: Loan) -> bytes:
     cal.add("version", "2.0")
     cal.add("method", "PUBLISH")
     entry = CalendarEvent()
+    lender = loan.lender.name
     entry.add("uid", f"loan-{loan.id}@{mail_domain()}")
     entry.add("dtstamp", loan.created_at)
     entry.add("dtstart", loan.due_date)
     entry.add("dtend", loan.due_date + timedelta(days=1))
-    entry.add("summary", f"Return the {loan.item} to {loan.lender.name}")
-    entry.add("description", f"{loan.lender.name} lent {loan.item} to {loan.borrower.name}.")
+    entry.add("summary", _("Return the %(item)s to %(lender)s", item=loan.item, lender=lender))
+    entry.add(
+        "description",
+        _(
+            "%(lender)s lent %(item)s to %(borrower)s.",
+            lender=lender,
+            item=loan.item,
+            borrower=loan.borrower.name,
+        ),
+    )
     entry.add("url", absolute(loan_path(loan.id)))
     cal.add_component(entry)
     return cal.to_ical()
@@ -146,14 +166,21 @@ def one_line(notifier: Notifier, field: str, ctx: dict) -> str:
 
 
 def render(notification: Notification) -> tuple[dict, str, str, str]:
-    """The context, subject, text body and HTML body of `notification`."""
-    ctx = context(notification)
-    notifier = ctx["notifier"]
-    ctx["subject"] = subject = one_line(notifier, "subject", ctx)
-    ctx["action"] = one_line(notifier, "action", ctx)
-    text = render_template(f"mail/{notifier.name}.txt", **ctx)
-    html = render_template(f"mail/{notifier.name}.html", **ctx)
+    """The context, subject, text body and HTML body of `notification`, in its
+    recipient's language and time zone (whoever's request or job renders it)."""
+    with i18n.speaking_to(notification.recipient):
+        ctx = context(notification)
+        notifier = ctx["notifier"]
+        ctx["subject"] = subject = one_line(notifier, "subject", ctx)
+        ctx["action"] = one_line(notifier, "action", ctx)
+        text = render_template(f"mail/{notifier.name}.txt", **ctx)
+        html = render_template(f"mail/{notifier.name}.html", **ctx)
     return ctx, subject, text, html
+
+
+def _calendar_in_their_language(notification: Notification) -> bytes:
+    with i18n.speaking_to(notification.recipient):
+        return calendar_for(notification.loan)
 
 
 def shown_name(recipient: User) -> str | None:
@@ -191,6 +218,6 @@ def compose(notification: Notification) -> OutgoingMessage:
         message.attach(
             filename="due-date.ics",
             content_type="text/calendar; method=PUBLISH; charset=utf-8",
-            data=calendar_for(notification.loan),
+            data=_calendar_in_their_language(notification),
         )
     return message

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+
 # smtplib's (code, b'text') pair, wherever it sits in the error's repr.
 _REPLY = re.compile(r"\((\d{3}), b?(['\"])(.*?)\2\)")
 _ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -38,15 +40,17 @@ def explain(error: str | None, whose: str) -> Failure:
     detail = enhanced.group(0) if enhanced else ""
     server_said = f"{code} {text}".strip() if code else None
     if "could not build the message" in error or "is not a valid email address" in error:
-        return Failure(f"we could not send to {whose}’s address as it is written", None)
+        return Failure(
+            _("we could not send to %(whose)s’s address as it is written", whose=whose), None
+        )
     if code is None:
-        return Failure(f"we could not deliver our message to {whose}", None)
+        return Failure(_("we could not deliver our message to %(whose)s", whose=whose), None)
     if detail.startswith("5.1.") or (code in (550, 551, 553) and "mailbox" in text.lower()):
-        reason = f"{whose}’s mail server says this address does not exist"
+        reason = _("%(whose)s’s mail server says this address does not exist", whose=whose)
     elif detail.startswith("5.2.") or code == 552:
-        reason = f"{whose}’s mailbox is full or unavailable"
+        reason = _("%(whose)s’s mailbox is full or unavailable", whose=whose)
     elif detail.startswith("5.7.") or code == 554:
-        reason = f"{whose}’s mail server refused our message"
+        reason = _("%(whose)s’s mail server refused our message", whose=whose)
     else:
-        reason = f"{whose}’s mail server would not take our message"
+        reason = _("%(whose)s’s mail server would not take our message", whose=whose)
     return Failure(reason, server_said)

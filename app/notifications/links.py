@@ -24,6 +24,7 @@ LINKS: dict[str, Callable[[User, Loan | None], str]] = {
     "confirm": lambda user, loan: f"/confirm/{make_token('confirm', user)}",
     "reset": lambda user, loan: f"/reset-password/{make_token('reset', user)}",
     "disconnect": lambda user, loan: f"/account/close/{make_token('disconnect', user)}",
+    "reconfirm": lambda user, loan: f"/account/address/{make_token('reconfirm', user)}",
     "signup": lambda user, loan: "/signup?" + urlencode({"email": user.email}),
     "home": lambda user, loan: "/",
     "login": lambda user, loan: "/login",

@@ -22,7 +22,7 @@ from app.extensions import db
 from app.jobqueue import QueueUnavailable, job_queue
 from app.models import AuditEvent, Loan, Notification, User, utcnow
 from app.notifications import preferences, suppression
-from app.notifications.notifiers import NOTIFIERS
+from app.notifications.notifiers import NOTIFIERS, PAST_SUPPRESSION
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,12 @@ _NEW_IDS = "mooch_new_notifications"
 #                                                                \--> failed
 #   skipped: decided against when the change was made; never sent.
 #   suppressed: not sent because the address hard-bounced (suppression.py).
+#   digest (HELD): its reader chose to get it in their daily digest: no job of its own;
+#     `digest_id` names the digest row that carried it, once one did (digest.py).
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
 SUPPRESSED = "suppressed"
-STATUSES = (PENDING, SENT, FAILED, SKIPPED, SUPPRESSED)
+HELD = "digest"
+STATUSES = (PENDING, SENT, FAILED, SKIPPED, SUPPRESSED, HELD)
 
 
 def due(now: datetime) -> ColumnElement[bool]:
@@ -71,17 +74,28 @@ def record(
     skipped: str | None = None,
 ) -> Notification:
     """Add a notification to the current transaction (it is sent only if that commits);
-    with `skipped` (the reason), a row that is never sent."""
+    with `skipped` (the reason), a row that is never sent. Its reader's choice decides
+    the rest: turned off (skipped), held for their daily digest (HELD), or sent; a
+    suppressed address wins over all of them."""
     if notifier not in NOTIFIERS:
         raise ValueError(f"unknown notifier {notifier!r}")
     status = SKIPPED if skipped else PENDING
     # Read without flushing: the caller may be half-way through building its rows (a
     # loan whose parties are not set yet).
     with db.session.no_autoflush:
-        if not skipped and preferences.turned_off(recipient.id, notifier):
+        choice = None if skipped else preferences.choice_of(recipient.id, notifier)
+        if choice == preferences.NEVER:
             status, skipped = SKIPPED, preferences.TURNED_OFF
-        if status == PENDING and (bounced := suppression.suppressed(recipient.email)):
-            status, skipped = SUPPRESSED, f"{suppression.BOUNCED}: {bounced.reason}"
+        elif choice == preferences.DAILY:
+            status = HELD
+        # The link that lifts a suppression is the one mail that reaches a suppressed
+        # address (notifiers.PAST_SUPPRESSION): its owner asked for it.
+        if (
+            status in (PENDING, HELD)
+            and notifier not in PAST_SUPPRESSION
+            and (bounced := suppression.suppressed(recipient.email))
+        ):
+            status, skipped = SUPPRESSED, suppression.row_reason(bounced)
     notification = Notification(
         notifier=notifier,
         recipient=recipient,

@@ -123,6 +123,11 @@ def retry(notification_id: int) -> Retried:
         raise Conflict(f"Notification {notification_id} was already sent; it is not retried.")
     if status == outbox.SKIPPED:
         raise Conflict(f"Notification {notification_id} was not to be sent; it is not retried.")
+    if status == outbox.HELD:
+        raise Conflict(
+            f"Notification {notification_id} is held for its reader's daily digest: it is "
+            "never sent on its own (retry the digest that carries it, if that failed)."
+        )
     if not outbox.is_due(status, not_before, utcnow()):
         raise Conflict(
             f"Notification {notification_id} is pending: it is being sent or waits for its "

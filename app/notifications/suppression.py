@@ -1,4 +1,4 @@
-"""Addresses that stop getting mail because they hard-bounce (issue 12, part 4).
+"""Addresses that stop getting mail because they hard-bounce or complain (issue 12, part 4).
 
 A send the receiving server refuses for the address itself (SMTP 5xx to RCPT TO, e.g.
 "550 5.1.1 user unknown") counts against that address; after MAIL_BOUNCE_LIMIT (2)
@@ -8,6 +8,13 @@ and the loan page tells the other party ("Ana's address bounced; ask her for
 another"). An admin lifts an address on /admin/suppressions; nothing is dropped in the
 worker. A refusal of the message (5xx to DATA) or a template error is not the
 address's fault and counts nothing.
+
+A mail provider's own verdict, from its webhook (app/hooks: Amazon SES through SNS,
+Postmark), suppresses at once (`report`): a permanent bounce, or a complaint (the
+person marked our mail as spam). A complaint's reason starts with COMPLAINT, so the
+pages can say which it was; any other reason is a bounce. The person lifts their own
+address by confirming it again from their account page (app.accounts.service,
+confirm_address), which `forget`s the entry: a later bounce counts afresh.
 """
 
 from __future__ import annotations
@@ -16,19 +23,63 @@ import re
 import smtplib
 
 from flask import current_app
-from sqlalchemy import case, delete, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.extensions import db
 from app.models import MailSuppression, utcnow
+from app.notifications.failures import explain
 
-# A suppressed row's reason starts with this (the loan page and the admin say why).
+# A suppressed row's reason starts with one of these (the loan page and the admin say
+# why): the address bounced, or its owner marked our mail as spam.
 BOUNCED = "the address bounced"
+COMPLAINED = "the recipient marked our mail as spam"
+# An entry whose reason starts with this was suppressed for a complaint.
+COMPLAINT = "complaint: "
+# The two kinds of entry, as `kind` names them.
+BOUNCE_KIND, COMPLAINT_KIND = "bounce", "complaint"
 
 
 def key(address: str) -> str:
     return address.strip().lower()
+
+
+def kind(text: str | None) -> str:
+    """COMPLAINT_KIND for an entry's reason, or a suppressed row's last_error, that
+    tells of a complaint; BOUNCE_KIND for any other."""
+    return COMPLAINT_KIND if (text or "").startswith((COMPLAINT, COMPLAINED)) else BOUNCE_KIND
+
+
+def detail(reason: str | None) -> str:
+    """An entry's reason without its kind: what the server or the provider said."""
+    reason = reason or ""
+    return reason[len(COMPLAINT) :] if reason.startswith(COMPLAINT) else reason
+
+
+def said(reason: str | None) -> str:
+    """What the server or the provider said, for a person to read: an SMTP refusal's
+    own reply ("550 5.1.1 No such user"), or the provider's report as recorded."""
+    text = detail(reason)
+    return explain(text, "").server_said or text
+
+
+def row_reason(entry: MailSuppression) -> str:
+    """The last_error of a row recorded `suppressed` because of `entry`."""
+    if kind(entry.reason) == COMPLAINT_KIND:
+        return f"{COMPLAINED}: {detail(entry.reason)}"
+    return f"{BOUNCED}: {entry.reason}"
+
+
+def _reason_kept(table, new_reason):
+    """The reason an upsert leaves: a complaint already on record stays (it says more
+    about what the person wants than any bounce after it); else the new one."""
+    complained = table.c.suppressed_at.is_not(None) & table.c.reason.startswith(COMPLAINT)
+    return case((complained, table.c.reason), else_=new_reason)
+
+
+def _insert(table):
+    return pg_insert(table) if db.engine.dialect.name == "postgresql" else sqlite_insert(table)
 
 
 # RFC 3463 enhanced status codes that blame the address: 5.1.x (bad mailbox, bad
@@ -58,9 +109,7 @@ def record_bounce(address: str, reason: str) -> bool:
     limit = int(current_app.config["MAIL_BOUNCE_LIMIT"])
     now = utcnow()
     table = MailSuppression.__table__
-    dialect = db.engine.dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(table).values(
+    statement = _insert(table).values(
         address=key(address),
         reason=reason[:2000],
         failures=1,
@@ -72,7 +121,7 @@ def record_bounce(address: str, reason: str) -> bool:
         index_elements=[table.c.address],
         set_={
             "failures": failures,
-            "reason": statement.excluded.reason,
+            "reason": _reason_kept(table, statement.excluded.reason),
             "suppressed_at": case(
                 (table.c.suppressed_at.is_not(None), table.c.suppressed_at),
                 (failures >= limit, now),
@@ -87,6 +136,31 @@ def record_bounce(address: str, reason: str) -> bool:
             select(table.c.suppressed_at).where(table.c.address == key(address))
         ).scalar_one_or_none()
     return suppressed is not None
+
+
+def report(address: str, reason: str, *, complaint: bool = False) -> None:
+    """A mail provider's verdict on `address` (a permanent bounce, or with `complaint`
+    the person marked our mail as spam): suppressed at once, whatever
+    MAIL_BOUNCE_LIMIT says. Idempotent, as providers send a report again until it is
+    taken: the moment it was first suppressed is kept, and a complaint's reason is
+    never replaced by a bounce's. One autocommit statement, like `record_bounce`."""
+    now = utcnow()
+    table = MailSuppression.__table__
+    text = (COMPLAINT + reason if complaint else reason)[:2000]
+    statement = _insert(table).values(
+        address=key(address), reason=text, failures=1, suppressed_at=now, created_at=now
+    )
+    excluded = statement.excluded.reason
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.address],
+        set_={
+            "reason": excluded if complaint else _reason_kept(table, excluded),
+            "suppressed_at": func.coalesce(table.c.suppressed_at, now),
+        },
+    )
+    with db.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.execute(statement)
 
 
 def suppressed(address: str) -> MailSuppression | None:
@@ -108,10 +182,17 @@ def listed() -> list[MailSuppression]:
     )
 
 
-def lift(address: str) -> bool:
-    """Let the address get mail again, its count started afresh. True if it was listed."""
+def forget(address: str) -> bool:
+    """Let the address get mail again, its count started afresh, as part of the
+    caller's transaction. True if it was listed."""
     done = db.session.execute(
         delete(MailSuppression).where(MailSuppression.address == key(address))
     )
-    db.session.commit()
     return bool(done.rowcount)
+
+
+def lift(address: str) -> bool:
+    """Let the address get mail again, its count started afresh. True if it was listed."""
+    done = forget(address)
+    db.session.commit()
+    return done

@@ -22,8 +22,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
 
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
+from app import i18n
+from app.i18n import N_
 from app.lending.states import LOAN
 from app.workflow import Workflow
 
@@ -37,6 +40,9 @@ DUMMY_WIDTH = 12
 MARGIN = 16
 START_RADIUS = 7
 LABEL_STEP = 17  # vertical distance between stacked labels above one state
+
+# The roles, as the description says who takes a step.
+ROLES = {"lender": N_("lender"), "borrower": N_("borrower"), "system": N_("system")}
 
 
 def _text_width(text: str, size: int) -> float:
@@ -86,11 +92,17 @@ class _Layout:
 
 
 def _event(workflow: Workflow, event: str) -> str:
-    return workflow.event_names.get(event, event)
+    name = workflow.event_names.get(event)
+    return _(name) if name else event  # in the reader's language
 
 
 def _state(workflow: Workflow, state: str) -> str:
-    return workflow.state_names.get(state, state)
+    name = workflow.state_names.get(state)
+    return _(name) if name else state
+
+
+def _who(roles) -> str:
+    return _(" or ").join(_(ROLES[role]) if role in ROLES else role for role in sorted(roles))
 
 
 def _label(step, workflow: Workflow) -> str:
@@ -98,6 +110,10 @@ def _label(step, workflow: Workflow) -> str:
     if step.source is None:
         creators = [s for s in workflow.steps if s.source is None and s.event == step.event]
         if len(creators) > 1:  # by who starts it: "Borrower starts", "Lender starts"
+            if step.who == {"borrower"}:
+                return _("Borrower starts")
+            if step.who == {"lender"}:
+                return _("Lender starts")
             return f"{' or '.join(sorted(step.who)).capitalize()} starts"
     return name
 
@@ -198,7 +214,7 @@ def _layout(workflow: Workflow) -> _Layout:
         row.sort(key=tiebreak)
         for i, key in enumerate(row):
             nodes[key].order = i
-    for _ in range(2):  # down then up, twice: few crossings, always the same result
+    for _round in range(2):  # down then up, twice: few crossings, always the same result
         for row in rows[1:]:
             sweep(row, parents)
         for row in reversed(rows[:-1]):
@@ -282,9 +298,9 @@ def _render(workflow: Workflow, current: str | None) -> str:
 
     out: list[str] = []
     title = (
-        f"Loan states: this loan is now {_state(workflow, current)}"
+        _("Loan states: this loan is now %(state)s", state=_state(workflow, current))
         if current
-        else f"How a {workflow.name} moves from step to step"
+        else _("How a loan moves from step to step")
     )
     out.append(
         f'<svg xmlns="http://www.w3.org/2000/svg" class="state-diagram" role="img" '
@@ -302,9 +318,10 @@ def _render(workflow: Workflow, current: str | None) -> str:
     arrow = f'marker-end="url(#{uid}-arrow)"'
     line = 'fill="none" stroke="#777" stroke-width="1.4"'
 
+    start = escape(_("start: a new loan"))
     out.append(
         f'<circle class="start" cx="{_fmt(lay.start_x)}" cy="{_fmt(lay.start_y)}" '
-        f'r="{START_RADIUS}" fill="#333"><title>start: a new loan</title></circle>'
+        f'r="{START_RADIUS}" fill="#333"><title>{start}</title></circle>'
     )
 
     for i, edge in enumerate(lay.edges):
@@ -378,7 +395,7 @@ def _render(workflow: Workflow, current: str | None) -> str:
             fill, stroke, ink, weight, width = "#fff", "#555", "#222", "400", "1.2"
         extra = ' aria-current="step"' if is_current else ""
         name = escape(_state(workflow, key))
-        spoken = f"{name} (now)" if is_current else name
+        spoken = _("%(name)s (now)", name=name) if is_current else name
         out.append(
             f'<g class="state{" current" if is_current else ""}" data-state="{key}"{extra}>'
             f"<title>{spoken}</title>"
@@ -409,22 +426,34 @@ def _describe(workflow: Workflow, current: str | None) -> str:
     """The diagram in words, for screen readers: every transition of the table."""
     parts = []
     for s in workflow.steps:
-        who = " or ".join(sorted(s.who))
-        event = _event(workflow, s.event)
-        sources = [_state(workflow, source) for source in s.source or ()]
+        said = {"event": _event(workflow, s.event), "who": _who(s.who)}
+        sources = _(" or ").join(_state(workflow, source) for source in s.source or ())
         if s.source is None:
-            parts.append(f"{event} (by the {who}) starts it as {_state(workflow, s.dest)}")
+            state = _state(workflow, s.dest)
+            parts.append(
+                _("%(event)s (by the %(who)s) starts it as %(state)s", state=state, **said)
+            )
         elif s.dest is None:
-            parts.append(f"{event} (by the {who}) leaves it {' or '.join(sources)}")
+            parts.append(
+                _("%(event)s (by the %(who)s) leaves it %(states)s", states=sources, **said)
+            )
         else:
             dest = _state(workflow, s.dest)
-            parts.append(f"{event} (by the {who}) moves {' or '.join(sources)} to {dest}")
-    now = f"This {workflow.name} is now {_state(workflow, current)}. " if current else ""
+            parts.append(
+                _(
+                    "%(event)s (by the %(who)s) moves %(states)s to %(state)s",
+                    states=sources,
+                    state=dest,
+                    **said,
+                )
+            )
+    now = _("This loan is now %(state)s. ", state=_state(workflow, current)) if current else ""
     return now + "; ".join(parts) + "."
 
 
 @lru_cache(maxsize=64)
-def _cached(workflow_name: str, current: str | None) -> str:
+def _cached(workflow_name: str, current: str | None, language: str) -> str:
+    # `language`: a drawing per language (its names, and the widths they need).
     return _render(_WORKFLOWS[workflow_name], current)
 
 
@@ -436,4 +465,4 @@ def state_diagram(current: str | None = None) -> Markup:
     no `current`, the whole machine and no state marked ("How loans work")."""
     if current is not None and current not in LOAN.states:
         raise ValueError(f"unknown loan state {current!r}")
-    return Markup(_cached(LOAN.name, current))
+    return Markup(_cached(LOAN.name, current, i18n.current_locale()))

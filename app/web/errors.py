@@ -12,32 +12,42 @@ from __future__ import annotations
 import logging
 
 from flask import Response, render_template, request
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.errors import MoochError
 from app.extensions import db
+from app.i18n import N_
 
 log = logging.getLogger(__name__)
 
-CSRF_EXPIRED = "This form has expired. Reload the page and try again."
+# Messages of the catalogue, in English here: shown through gettext (`_`).
+CSRF_EXPIRED = N_("This form has expired. Reload the page and try again.")
 
 PAGES = {
-    400: ("That did not work", "The request was not one we understand."),
-    403: ("Not allowed", "You are not allowed to do that."),
-    404: ("Nothing here", "There is no such page, or it is not yours to see."),
-    405: ("Not like that", "This page cannot be used that way."),
-    413: ("Too much", "What you sent is larger than we accept."),
-    429: ("Slow down", "Too many attempts; wait a minute and try again."),
-    500: ("Something went wrong", "It is our fault, not yours, and it has been logged."),
-    503: ("Try again in a moment", "We cannot answer just now; reload the page in a moment."),
+    400: (N_("That did not work"), N_("The request was not one we understand.")),
+    403: (N_("Not allowed"), N_("You are not allowed to do that.")),
+    404: (N_("Nothing here"), N_("There is no such page, or it is not yours to see.")),
+    405: (N_("Not like that"), N_("This page cannot be used that way.")),
+    413: (N_("Too much"), N_("What you sent is larger than we accept.")),
+    429: (N_("Slow down"), N_("Too many attempts; wait a minute and try again.")),
+    500: (N_("Something went wrong"), N_("It is our fault, not yours, and it has been logged.")),
+    503: (
+        N_("Try again in a moment"),
+        N_("We cannot answer just now; reload the page in a moment."),
+    ),
 }
 
 
 def page(
     status: int, message: str | None = None, headers=None, retry: str | None = None
 ) -> Response:
-    title, default = PAGES.get(status, ("That did not work", "Something is not right."))
+    title, default = PAGES.get(status, (PAGES[400][0], N_("Something is not right.")))
+    try:
+        title, default = _(title), _(default)
+    except Exception:  # no language to be had (a lost database): the source's words
+        log.exception("error page %s: no translation", status)
     try:
         if status >= 500:
             db.session.rollback()  # the page may read the user; never from a failed session
@@ -58,7 +68,7 @@ def http_error_page(exc: HTTPException) -> Response:
     status = exc.code or 500
     # Our own messages: werkzeug's describe the server, not the visitor's next step.
     if isinstance(exc, CSRFError):
-        return page(status, CSRF_EXPIRED, exc.get_headers(), retry=request.path)
+        return page(status, _(CSRF_EXPIRED), exc.get_headers(), retry=request.path)
     return page(status, None, exc.get_headers())
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import render_template
+from flask_babel import gettext as _
 
 from app.lending import words
 from app.lending.states import FINISHED, LOAN, STATES
@@ -19,7 +20,11 @@ from app.web.progress import DETOURS
 from app.web.views import web
 
 # Who may take a step, as the page says it ("system": the loan clock).
-WHO = {"lender": "the lender", "borrower": "the borrower", "system": "Mooch, on its own"}
+WHO = {
+    "lender": words.N_("the lender"),
+    "borrower": words.N_("the borrower"),
+    "system": words.N_("Mooch, on its own"),
+}
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,9 @@ class Stage:
 
 
 def who(roles) -> str:
-    return " or ".join(WHO.get(role, f"the {role}") for role in sorted(roles, reverse=True))
+    return _(" or ").join(
+        _(WHO[role]) if role in WHO else f"the {role}" for role in sorted(roles, reverse=True)
+    )
 
 
 def starts() -> list[Move]:
@@ -75,7 +82,7 @@ def stages() -> list[Stage]:
             Stage(
                 state,
                 words.state_name(state),
-                words.MEANINGS[state],
+                words.meaning(state),
                 moves,
                 state in FINISHED,
             )

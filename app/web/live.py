@@ -62,6 +62,8 @@ def loan_stamp(loan: Loan, viewer: User) -> str:
             seen.notifier,
             seen.status,
             seen.row.last_error if seen.status == "failed" else "",
+            # A mail held for a digest: which digest carried it, and how that went.
+            (seen.carrier.id, seen.carrier.status) if seen.carrier is not None else "",
         )
         for seen in mail_as_seen(loan, viewer)
     ]

@@ -82,4 +82,4 @@ def main_road(state: str, workflow: Workflow = LOAN, *, seen=()) -> list[str]:
 
 
 def _name(state: str) -> str:
-    return words.STATE_NAMES.get(state, state)
+    return words.state_name(state) if state in words.STATE_NAMES else state

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from app.i18n import N_
 from app.lending import service as lending
 from app.lending import words
 from app.lending.states import BACKWARD, FINISHED
@@ -80,19 +81,24 @@ def seen(loan: Loan, viewer: User, today: date | None = None) -> Seen:
     )
 
 
-# Steps that undo or contest: secondary, and each asks "are you sure?" first.
+# Steps that undo or contest: secondary, and each asks "are you sure?" first. Messages
+# of the catalogue, in English here: translate with gettext where shown.
 CONFIRM = {
-    "cancel": "Cancel the loan of the {item}? {other} will be told, and nothing more can "
-    "happen to it.",
-    "dispute": "{other} will read what you write here, on the loan page and in an email. "
-    "Either of you can then add a note, and mark it resolved once you have sorted it out.",
+    "cancel": N_(
+        "Cancel the loan of the {item}? {other} will be told, and nothing more can happen to it."
+    ),
+    "dispute": N_(
+        "{other} will read what you write here, on the loan page and in an email. "
+        "Either of you can then add a note, and mark it resolved once you have sorted it out."
+    ),
 }
 # The note's label, for the steps that need one (any other step's note is optional).
 NOTE_LABELS = {
-    "dispute": "What is wrong with the return? (required)",
-    "add_note": "Your note (required)",
-    "resolve": "How did you sort it out? One line is enough (required)",
+    "dispute": N_("What is wrong with the return? (required)"),
+    "add_note": N_("Your note (required)"),
+    "resolve": N_("How did you sort it out? One line is enough (required)"),
 }
+NOTE = N_("Note")
 # The order of the buttons: the step that moves the loan on first, then the others,
 # then the ones that undo or contest.
 _RANK = {"decline": 1, "add_note": 1, "dispute": 2, "cancel": 3}

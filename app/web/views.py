@@ -18,10 +18,13 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import Field
 
+from app import i18n
 from app.accounts import service as accounts
 from app.accounts.tokens import read_token
 from app.cursors import make_cursor, read_cursor
@@ -31,7 +34,7 @@ from app.lending import service as lending
 from app.lending import words
 from app.lending.mail_view import SeenMail, mail_as_seen
 from app.models import Loan, User
-from app.notifications import preferences
+from app.notifications import preferences, suppression
 from app.notifications.failures import Failure, explain
 from app.notifications.notifiers import OPTIONAL
 from app.security import safe_next
@@ -69,7 +72,7 @@ def submitted(form: FlaskForm) -> bool:
     if form.validate():
         return True
     if "csrf_token" in form.errors:
-        form.form_errors.append(CSRF_EXPIRED)
+        form.form_errors.append(_(CSRF_EXPIRED))
     return False
 
 
@@ -131,7 +134,7 @@ def _finished_page(cursor: str | None) -> tuple[list, str | None, str | None]:
             side, edge = read_cursor("finished", cursor)
         except InvalidInput:
             raise InvalidInput(
-                "That link to a page of finished loans is not valid any more."
+                _("That link to a page of finished loans is not valid any more.")
             ) from None
     page = lending.loan_page(current_user, FINISHED_SHOWN, states=lending.FINISHED, **{side: edge})
     if side == "after" and not page.more:
@@ -191,8 +194,18 @@ def signup():
     if request.method == "GET" and request.args.get("email"):
         form.email.data = request.args["email"]
     # The same answer for a new address and a taken one: the mail differs.
+    # The browser's language and time zone become the account's (changeable on the
+    # account page): its first mail, the link to confirm, is already in them.
     return _mail_me(
-        form, lambda: accounts.sign_up(form.email.data, form.name.data), "signup", "web/signup.html"
+        form,
+        lambda: accounts.sign_up(
+            form.email.data,
+            form.name.data,
+            locale=i18n.best_match(request.accept_languages),
+            time_zone=form.time_zone.data,
+        ),
+        "signup",
+        "web/signup.html",
     )
 
 
@@ -260,7 +273,11 @@ def confirm(token: str):
         else:
             start_session(user)
             flash(
-                f"Welcome, {user.name}: your address is confirmed and you are logged in.", "success"
+                _(
+                    "Welcome, %(name)s: your address is confirmed and you are logged in.",
+                    name=user.name,
+                ),
+                "success",
             )
             return redirect(url_for("web.dashboard"))
     return render_template("web/confirm.html", form=form, user=user), status_of(form, refused)
@@ -279,7 +296,7 @@ def login():
             return render_template("web/login.html", form=form), exc.status
         else:
             start_session(user)
-            flash(f"Hello, {user.name}.", "success")
+            flash(_("Hello, %(name)s.", name=user.name), "success")
             return redirect(safe_next(request.args.get("next")))
     return render_template("web/login.html", form=form), status_of(form)
 
@@ -289,7 +306,7 @@ def logout():
     form = forms.ButtonForm(prefix="logout")
     if submitted(form):
         end_session()
-        flash("You are logged out.", "info")
+        flash(_("You are logged out."), "info")
     return redirect(url_for("web.dashboard"))
 
 
@@ -324,8 +341,10 @@ def reset_password(token: str):
             if current_user.is_authenticated:
                 end_session()
             flash(
-                "Your password is changed, and you are logged out everywhere: "
-                "log in with the new one.",
+                _(
+                    "Your password is changed, and you are logged out everywhere: "
+                    "log in with the new one."
+                ),
                 "success",
             )
             return redirect(url_for("web.login"))
@@ -342,13 +361,27 @@ def _account_page(
     refused: MoochError | None = None,
     mail_form=None,
     mail_typed: dict[str, str | None] | None = None,
+    address_form=None,
+    language_form=None,
 ):
     name_form = name_form or forms.NameForm(formdata=None, name=current_user.name)
+    language_form = language_form or forms.LanguageForm(
+        formdata=None,
+        prefix="language",
+        locale=i18n.locale_of(current_user),
+        time_zone=i18n.zone_name_of(current_user),
+    )
     password_form = password_form or forms.ChangePasswordForm(formdata=None)
     close_form = close_form or forms.ButtonForm(prefix="close")
     mail_form = mail_form or forms.ButtonForm(prefix="mail")
-    status = refused.status if refused else max(status_of(name_form), status_of(password_form))
-    if (close_form.form_errors or mail_form.form_errors) and not refused:
+    status = (
+        refused.status
+        if refused
+        else max(status_of(name_form), status_of(password_form), status_of(language_form))
+    )
+    address_form = address_form or forms.ButtonForm(prefix="address")
+    buttons = (close_form, mail_form, address_form)
+    if any(form.form_errors for form in buttons) and not refused:
         status = 400
     # Each optional mail with its choice: as saved, or as just typed if refused.
     chosen = preferences.choices_for(current_user)
@@ -358,6 +391,7 @@ def _account_page(
             "web/account.html",
             name_form=name_form,
             password_form=password_form,
+            language_form=language_form,
             close_form=close_form,
             keep_form=forms.ButtonForm(prefix="keep"),
             everywhere_form=forms.ButtonForm(prefix="everywhere"),
@@ -365,6 +399,9 @@ def _account_page(
             mail_choices=mail_choices,
             mail_about=OPTIONAL,
             mail_labels=preferences.CHOICES,
+            # The person's own address, when Mooch stopped emailing it (web/address.py).
+            stopped=suppression.suppressed(current_user.email),
+            address_form=address_form,
         ),
         status,
     )
@@ -386,9 +423,29 @@ def change_name():
         except MoochError as exc:
             refuse(form, exc)
         else:
-            flash("Your name is saved.", "success")
+            flash(_("Your name is saved."), "success")
             return redirect(url_for("web.account"))
     return _account_page(name_form=form)
+
+
+@web.post("/account/language")
+@login_required
+def change_language():
+    """The language and time zone of the pages and mail. A refusal shows the page
+    again with what was chosen still chosen, and the error on its field."""
+    form = forms.LanguageForm(prefix="language")
+    refused = None
+    if submitted(form):
+        try:
+            accounts.change_language(current_user, form.locale.data, form.time_zone.data)
+        except MoochError as exc:
+            refused = exc
+            refuse(form, exc)
+        else:
+            refresh()  # this request speaks the new language from here on: the flash too
+            flash(_("Your language and time zone are saved."), "success")
+            return redirect(url_for("web.account", _anchor="language"))
+    return _account_page(language_form=form, refused=refused)
 
 
 @web.post("/account/password")
@@ -409,8 +466,10 @@ def change_password():
             refuse(form, exc)
         else:
             flash(
-                "Your password is changed. Every other browser and API token logged in "
-                "to your account has been logged out.",
+                _(
+                    "Your password is changed. Every other browser and API token logged in "
+                    "to your account has been logged out."
+                ),
                 "success",
             )
             return redirect(url_for("web.account"))
@@ -422,11 +481,11 @@ def change_password():
 def log_out_everywhere():
     form = forms.ButtonForm(prefix="everywhere")
     if not submitted(form):
-        flash(CSRF_EXPIRED, "error")
+        flash(_(CSRF_EXPIRED), "error")
         return redirect(url_for("web.account"))
     accounts.log_out_everywhere(current_user)
     forget_login()
-    flash("You are logged out everywhere: on every browser, and every API token.", "info")
+    flash(_("You are logged out everywhere: on every browser, and every API token."), "info")
     return redirect(url_for("web.login"))
 
 
@@ -454,9 +513,9 @@ def cancel_close():
         except MoochError as exc:
             flash(exc.message, "error")
         else:
-            flash("Your account stays open.", "success")
+            flash(_("Your account stays open."), "success")
     else:
-        flash(CSRF_EXPIRED, "error")
+        flash(_(CSRF_EXPIRED), "error")
     return redirect(url_for("web.account"))
 
 
@@ -476,12 +535,12 @@ def close_account(token: str):
             return link_failed(exc, exc.status)
         if current_user.is_authenticated and current_user.id == user.id:
             forget_login()
-        flash("Your account is closed. Goodbye, and thank you.", "info")
+        flash(_("Your account is closed. Goodbye, and thank you."), "info")
         return redirect(url_for("web.dashboard"))
     if user is None or user.state != "closing":
-        message = "This account is not waiting to be closed."
+        message = _("This account is not waiting to be closed.")
         if user is not None and user.state == "closed":
-            message = "This account is already closed."
+            message = _("This account is already closed.")
         return render_template("web/link_failed.html", message=message), 400
     return render_template("web/close_account.html", form=form, user=user), status_of(form)
 
@@ -511,8 +570,10 @@ def new_loan():
             refuse(form, exc)
         else:
             other = loan.shown_name(loan.other_party(current_user), current_user)
-            sent = "offer" if loan.state == "offered" else "request"
-            flash(f"Your {sent} is on its way to {other}.", "success")
+            if loan.state == "offered":
+                flash(_("Your offer is on its way to %(other)s.", other=other), "success")
+            else:
+                flash(_("Your request is on its way to %(other)s.", other=other), "success")
             return redirect(url_for("web.loan", loan_id=loan.id))
     return render_template("web/new_loan.html", form=form), status_of(form, refused)
 
@@ -559,7 +620,7 @@ def _loan_page(
         form.note.id = f"note-{event}"
         form.note.label.field_id = form.note.id
         form.due_date.label.field_id = form.due_date.id
-        form.note.label.text = story.NOTE_LABELS.get(event, "Note")
+        form.note.label.text = _(story.NOTE_LABELS.get(event, story.NOTE))
         if event in story.NOTE_LABELS:
             form.note.render_kw = {**(form.note.render_kw or {}), "required": True}
         event_forms.append(form)
@@ -578,7 +639,7 @@ def _loan_page(
     on_a_field = refused is not None and refused.field in ("due_date", "note", "counterparty_email")
     message = refused.message if refused is not None and not on_a_field else None
     if csrf_failed:
-        message = CSRF_EXPIRED
+        message = _(CSRF_EXPIRED)
     status = refused.status if refused is not None else (400 if csrf_failed else 200)
     return (
         render_template(
@@ -658,7 +719,7 @@ def retry_mail(loan_id: int, notification_id: int):
         if exc.status == 404:
             abort(404)
         return _loan_page(loan_id, refused=exc)
-    flash("We are trying that mail again; this page shows how it goes.", "success")
+    flash(_("We are trying that mail again; this page shows how it goes."), "success")
     return redirect(url_for("web.loan", loan_id=loan_id))
 
 
@@ -685,7 +746,7 @@ def change_counterparty(loan_id: int):
             return _loan_page(loan_id, refused=exc, address_form=form)
         return _loan_page(loan_id, refused=exc)
     other = loan.shown_name(loan.other_party(current_user), current_user)
-    flash(f"Sent to {other} instead.", "success")
+    flash(_("Sent to %(other)s instead.", other=other), "success")
     return redirect(url_for("web.loan", loan_id=loan_id))
 
 

@@ -1,7 +1,8 @@
-"""The worker's clock: every WORKER_TICK_SECONDS, relay the outbox and fire the loans'
-timed events. Both find what is due in the database, so they keep their promises
-when Redis was down or emptied; the loan clock's events are safe to run from any
-number of clocks at once (each is a versioned change of the loan).
+"""The worker's clock: every WORKER_TICK_SECONDS, fire the loans' timed events, build
+the daily digests that are due, and relay the outbox. All three find what is due in
+the database, so they keep their promises when Redis was down or emptied, and are
+safe to run from any number of clocks at once: the loan clock's events are versioned
+changes of the loan, a digest is one per person and day by a unique key.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from datetime import datetime
 
 from flask import Flask
 from redis.exceptions import RedisError
 
 from app.jobqueue import redis_connection
 from app.lending.service import run_clock
+from app.notifications.digest import build_digests
 from app.notifications.outbox import relay
 
 log = logging.getLogger(__name__)
@@ -22,12 +25,17 @@ log = logging.getLogger(__name__)
 TICK_LOCK = "mooch:tick-lock"
 
 
-def tick(app: Flask) -> dict[str, int]:
-    """One round of periodic work: relay the outbox, run the loan clock."""
+def tick(app: Flask, now: datetime | None = None) -> dict[str, int]:
+    """One round of periodic work at `now` (naive UTC, default the present): run the
+    loan clock, build the digests due, relay the outbox."""
     with app.app_context():
-        fired = run_clock()
-        relayed = relay()
-    return {**fired, "relayed": relayed}
+        fired = run_clock(now)
+        digests = build_digests(now)
+        relayed = relay(now)
+    done = {**fired, "relayed": relayed}
+    if digests:
+        done["digests"] = digests
+    return done
 
 
 class Clock(threading.Thread):

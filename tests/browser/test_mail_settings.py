@@ -1,5 +1,6 @@
 """The email settings and the unsubscribe page in a real browser, on a phone and a
-laptop: choices saved from the account page; the one-click page asks, then confirms."""
+laptop: choices saved from the account page (a daily digest among them); the one-click
+page asks, then confirms."""
 
 from __future__ import annotations
 
@@ -40,11 +41,18 @@ def test_email_settings_and_unsubscribe(make, live_server, new_page, screenshots
     due_soon = page.get_by_role("group", name="Something you borrowed is due back soon")
     expect(due_soon.get_by_label("Don’t email me")).to_be_checked()
     page.get_by_role("group", name="A loan is closed").get_by_label("Don’t email me").check()
+    # The third choice: in the daily digest, whose hour and zone the section says.
+    expect(page.locator("#digest-hint")).to_contain_text("08:00 your time (UTC)")
+    starts = page.get_by_role("group", name="A loan starts (with its due date for your calendar)")
+    starts.get_by_label("In a daily digest").check()
     page.get_by_role("button", name="Save my email settings").click()
     expect(page.locator(".flashes")).to_contain_text("Your email settings are saved.")
     expect(
         page.get_by_role("group", name="A loan is closed").get_by_label("Don’t email me")
     ).to_be_checked()
+    expect(starts.get_by_label("In a daily digest")).to_be_checked()
+    expect(starts.get_by_label("Email me", exact=True)).not_to_be_checked()
+    assert preferences.choices_for(bob)["loan_started"] == preferences.DAILY
     for size, viewport in SIZES.items():
         page.set_viewport_size(viewport)
         fits(page)

@@ -1,7 +1,11 @@
 /* Pages that stay current (app/web/live.py), and times in the viewer's time zone.
  *
  * Every page: each <time datetime="...Z"> (a moment, not a plain date) is shown in
- * the browser's time zone, its UTC text kept as the title. Without JS, UTC remains.
+ * the account's time zone (<html data-time-zone>, set when the account has one other
+ * than UTC, the default) or else the browser's, and in the page's language (<html
+ * lang>), the server's text kept as the title. Without JS, the
+ * server's text remains (already in the account's zone and language). The words this
+ * script says come from <main data-say-*>, in the page's language.
  *
  * Pages whose <main> carries data-live-stamp-url (the loan page, the dashboard): ask
  * that URL for the page's stamp at most every 5 s while the tab is visible, at once
@@ -19,11 +23,18 @@
   var MOST_MS = 60000; // the longest wait after errors
   var ZONED = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z$/;
 
+  var root = document.documentElement;
   var format = null;
   try {
-    format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+    var options = { dateStyle: "medium", timeStyle: "short" };
+    if (root.getAttribute("data-time-zone")) options.timeZone = root.getAttribute("data-time-zone");
+    format = new Intl.DateTimeFormat(root.lang || undefined, options);
   } catch (e) {
-    format = null;
+    try {
+      format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+    } catch (e2) {
+      format = null;
+    }
   }
 
   function localTimes(root) {
@@ -54,6 +65,10 @@
   var here = new URL(location.href);
   // A refusal after a POST shows the page at the form's address: never swap it away.
   var samePage = pageUrl.pathname === here.pathname && pageUrl.search === here.search;
+  // The page's words, in its language (base.html); English if a page has none.
+  function word(name, english) {
+    return main.getAttribute("data-say-" + name) || english;
+  }
 
   var timer = null;
   var busy = false;
@@ -99,12 +114,12 @@
     var banner = document.createElement("p");
     banner.className = "alert alert-info live-banner";
     var text = document.createElement("span");
-    text.textContent = "This page has changed.";
+    text.textContent = word("changed", "This page has changed.");
     banner.appendChild(text);
     var button = document.createElement("button");
     button.type = "button";
     button.className = "button button-secondary live-show";
-    button.textContent = "Show the latest";
+    button.textContent = word("show", "Show the latest");
     button.addEventListener("click", function () {
       if (samePage) {
         refresh(true).catch(function () { location.assign(pageUrl.href); });
@@ -197,7 +212,7 @@
     if (title) document.title = title;
     localTimes(main);
     window.scrollTo(x, y);
-    say("This page was updated.");
+    say(word("updated", "This page was updated."));
     if (asked) main.focus({ preventScroll: true });
   }
 
