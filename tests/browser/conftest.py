@@ -121,3 +121,20 @@ def live_server(settings, redis, tmp_path) -> Iterator[LiveServer]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+# The widths every page is looked at: a phone and a laptop.
+SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+
+
+def fits(page, what: str = "") -> None:
+    """No sideways scrolling, and every box inside the window."""
+    width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width <= inner, (what, width, inner)
+    # Every box of typed text stays inside the window.
+    overflow = page.evaluate(
+        """() => [...document.querySelectorAll('main *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+            .map(e => e.tagName + '.' + e.className).slice(0, 5)"""
+    )
+    assert overflow == [], (what, overflow)

@@ -8,20 +8,15 @@ import pytest
 from playwright.sync_api import expect
 
 from app.notifications import suppression
+from tests.browser.conftest import SIZES, fits
 from tests.browser.test_loans import mail_link
 from tests.support import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 REFUSED = (
     "SMTPRecipientsRefused: {'%s': (550, b'5.1.1 <%s>: Recipient address rejected: User unknown')}"
 )
-
-
-def fits(page) -> None:
-    width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert width <= inner, (width, inner)
 
 
 def test_confirming_a_suppressed_address_again(

@@ -15,7 +15,8 @@ from playwright.sync_api import expect
 from app.extensions import db
 from app.lending.service import today
 from app.models import AuditEvent, User
-from tests.browser.test_layout import SIZES, breathing_room, fits
+from tests.browser.conftest import SIZES, fits
+from tests.browser.test_layout import breathing_room
 from tests.support import PASSWORD
 
 pytestmark = pytest.mark.browser

@@ -12,28 +12,16 @@ from playwright.sync_api import expect
 from app.extensions import db
 from app.lending.service import today
 from app.models import AuditEvent
+from tests.browser.conftest import SIZES, fits
 from tests.support import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 LONG_WORD = "Supercalifragilistic" * 10  # 200 letters, no space
 LONG_NAME = "Maximiliana Alexandrovna Wolfeschlegelsteinhausenbergerdorff-Featherstonehaugh"
 EMOJI = "🏕️ Tent 👩‍👩‍👧‍👦 for the whole family 🎉🎉🎉"
 RTL = "خيمة التخييم الكبيرة للعائلة"
 NOTE = "Wörds " + "x" * 180 + " and ‏" + RTL
-
-
-def fits(page, what: str) -> None:
-    width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert width <= inner, (what, width, inner)
-    # Every box of typed text stays inside the window.
-    overflow = page.evaluate(
-        """() => [...document.querySelectorAll('main *')]
-            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
-            .map(e => e.tagName + '.' + e.className).slice(0, 5)"""
-    )
-    assert overflow == [], (what, overflow)
 
 
 def breathing_room(page, what: str) -> None:

@@ -8,16 +8,10 @@ import pytest
 from playwright.sync_api import expect
 
 from app.notifications import preferences
+from tests.browser.conftest import SIZES, fits
 from tests.support import PASSWORD
 
 pytestmark = pytest.mark.browser
-
-SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
-
-
-def fits(page) -> None:
-    width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert width <= inner, (width, inner)
 
 
 def test_email_settings_and_unsubscribe(make, live_server, new_page, screenshots):

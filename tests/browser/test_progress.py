@@ -11,11 +11,11 @@ from playwright.sync_api import expect
 
 from app.extensions import db
 from app.models import AuditEvent
+from tests.browser.conftest import SIZES, fits
 from tests.support import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 START = datetime(2024, 3, 1, 9, 0)
 
 # Loans, each by the moves that brought it where it is: (event, from, to).
@@ -43,12 +43,6 @@ LOANS = {
     ],
     "declined": [("create", None, "offered"), ("decline", "offered", "declined")],
 }
-
-
-def fits(page) -> None:
-    """No sideways scrolling: the page is no wider than the window."""
-    width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert width <= inner, (width, inner)
 
 
 def test_the_progress_line_is_compact_on_a_phone_and_a_laptop(

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -82,3 +83,17 @@ def names_a_real_target(command: str) -> None:
         assert (ROOT / package / "__init__.py").is_file() or (ROOT / f"{package}.py").is_file()
     else:
         pytest.fail(f"unexpected program {program!r} in {command!r}")
+
+
+def worker_help_parses(words: list[str], tmp_path: Path) -> None:
+    """`python worker.py <words> --help` exits 0: argparse checks every option before
+    it prints the help, so an option worker.py does not have fails here."""
+    done = subprocess.run(
+        [sys.executable, *words, "--help"],
+        cwd=ROOT,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
-import sys
 
 import yaml
 
-from tests.deploy.support import ROOT, subprocess_env, worker_options
+from tests.deploy.support import ROOT, worker_help_parses, worker_options
 from tests.deploy.systemd import unit, value
 
 KEDA = ROOT / "deploy" / "kubernetes" / "mooch-worker-keda.yaml"
@@ -41,15 +39,7 @@ def test_the_deployment_runs_worker_py_with_options_it_has(tmp_path):
     command = container["command"]
     assert command[:2] == ["python", "worker.py"]
     assert {w for w in command if w.startswith("--")} <= worker_options()
-    done = subprocess.run(
-        [sys.executable, *command[1:], "--help"],
-        cwd=ROOT,
-        env=subprocess_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    worker_help_parses(command[1:], tmp_path)
     port = command[command.index("--metrics-port") + 1]
     assert {p["containerPort"] for p in container["ports"]} == {int(port)}
 

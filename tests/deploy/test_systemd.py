@@ -8,7 +8,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from tests.deploy.support import (
     read_by_code,
     source_text,
     subprocess_env,
+    worker_help_parses,
     worker_options,
 )
 from tests.deploy.systemd import (
@@ -121,16 +121,7 @@ def test_worker_unit_starts_worker_py_with_options_it_has():
 
 def test_worker_unit_options_parse(tmp_path):
     """The unit's command line, with --help: argparse checks every option before it."""
-    words = worker_exec_start()
-    done = subprocess.run(
-        [sys.executable, *words[1:], "--help"],
-        cwd=ROOT,
-        env=subprocess_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    worker_help_parses(worker_exec_start()[1:], tmp_path)
 
 
 def test_worker_unit_limits_fit_the_workers_own():
