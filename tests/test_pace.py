@@ -40,10 +40,14 @@ def test_paces_in_several_threads_and_apps_share_one_budget(app, settings):
     for thread in threads:
         thread.join(30)
     assert len(taken) == 20
-    # A moving window: any 6 takings span a second. Each is timed when its thread gets
-    # the GIL back after the hit, up to some tens of ms late on a loaded machine; 5 a
-    # second with nothing enforced would span 0.
-    assert tightest_span(taken, 5) >= 0.9, sorted(round(t - min(taken), 3) for t in taken)
+    # 20 from one budget of 5 a second: 5 at once, then 5 in each of the next three
+    # seconds, so the last comes 3 s after the first. Two budgets (one per app) would
+    # be done after 1 s, none at once. Each taking is timed when its thread gets the
+    # GIL back after the hit, which on a loaded machine was seen 0.3 s late: the span
+    # of the whole run, unlike that of any 6 takings, shrinks only by the first one's
+    # lateness.
+    assert max(taken) - min(taken) >= 2.5, sorted(round(t - min(taken), 3) for t in taken)
+    assert tightest_span(taken, 5) >= 0.5, sorted(round(t - min(taken), 3) for t in taken)
 
 
 def test_two_processes_share_one_budget(app, mail_server, workers):

@@ -41,8 +41,10 @@ def readme(code_blocks: bool = True) -> str:
 
 
 def god_table_rows() -> list[list[str]]:
+    """The rows of the table under "## The god watch" (the README has other tables)."""
     rows = []
-    for line in readme().splitlines():
+    section = readme().split("## The god watch", 1)[1].split("\n## ", 1)[0]
+    for line in section.splitlines():
         if line.startswith("|") and not re.fullmatch(r"[|\s:-]+", line):
             rows.append([cell.strip() for cell in line.strip("|").split("|")])
     return rows[1:]  # the header
