@@ -14,7 +14,9 @@ nothing is fetched for a message that fails a check that needs no network:
 4. the certificate at that URL, fetched over verified TLS (redirects refused) and
    kept per process, is within its validity dates, and its RSA key verifies the
    base64 `Signature` over the string to sign: "Name\\nvalue\\n" for each signed
-   key of the type, in byte order, `Subject` only when present.
+   key of the type, in byte order, `Subject` only when present;
+5. a notification's signed `Timestamp` is within the last hour (MAX_AGE): an old
+   one is a replay.
 
 The network is reached through one object with a `get(url) -> bytes` method (the
 fetch seam, app.extensions[app.hooks.FETCH]): HttpsFetch here, a local one in tests.
@@ -29,7 +31,7 @@ import threading
 import urllib.request
 from collections import OrderedDict
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -53,6 +55,9 @@ SIGNED_KEYS = {
 }
 OPTIONAL_KEYS = frozenset({"Subject"})
 HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
+# How old a notification may be, and how far ahead of our clock, to be taken.
+MAX_AGE = timedelta(hours=1)
+MAX_AHEAD = timedelta(minutes=5)
 
 # sns.<region>.amazonaws.com(.cn), the region spelled as AWS spells them (us-east-1,
 # us-gov-west-1, cn-north-1), so that no name a customer may choose fits: a bucket
@@ -202,3 +207,19 @@ def verify(
         key.verify(signature, signed, PKCS1v15(), algorithm())
     except InvalidSignature as exc:
         raise Refused("the signature does not match") from exc
+    if kind == NOTIFICATION:
+        _fresh(message.get("Timestamp"), now)
+
+
+def _fresh(stamp: object, now: datetime) -> None:
+    """A signed notification proves only that SNS sent it once: replayed later (after
+    its owner lifted the suppression, say) it must not count again. SNS retries an
+    HTTPS delivery for up to an hour by default; a clock a little ahead is allowed."""
+    try:
+        sent = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise Refused("the Timestamp is not a time") from exc
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)
+    if not now - MAX_AGE <= sent <= now + MAX_AHEAD:
+        raise Refused(f"sent at {stamp}, too long ago (or ahead) to be taken: a replay?")

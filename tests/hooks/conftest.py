@@ -127,9 +127,14 @@ def sign(message: dict, key: rsa.RSAPrivateKey, version: str = "1") -> dict:
     return signed
 
 
-def ses_notification(event: str, key: rsa.RSAPrivateKey, version: str = "1") -> dict:
-    """The documented SNS notification carrying the SES event `event`, signed."""
-    return sign({**samples.SNS_NOTIFICATION, "Message": event}, key, version)
+def ses_notification(
+    event: str, key: rsa.RSAPrivateKey, version: str = "1", sent: datetime | None = None
+) -> dict:
+    """The documented SNS notification carrying the SES event `event`, signed, with
+    its Timestamp now (or `sent`): the documented one is from 2012, and an old
+    notification is refused as a replay."""
+    stamp = (sent or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return sign({**samples.SNS_NOTIFICATION, "Message": event, "Timestamp": stamp}, key, version)
 
 
 def post_sns(client, message: dict | str):

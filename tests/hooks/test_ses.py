@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -154,6 +155,18 @@ def test_a_message_signed_by_another_key_is_refused(version, ses_hook, client_fo
     assert suppressions() == {}
 
 
+@pytest.mark.parametrize(("age", "code"), [(timedelta(hours=2), 403), (timedelta(minutes=-10), 403),
+                                           (timedelta(minutes=50), 200)])  # fmt: skip
+def test_an_old_notification_is_refused_as_a_replay(age, code, ses_hook, client_for, signing_key):
+    """A notification signed long ago (or in the future) proves only that SNS once sent
+    it: replayed after its owner lifted the suppression, it would suppress them again."""
+    sent = datetime.now(UTC) - age
+    message = ses_notification(samples.SES_BOUNCE_WITH_DSN, signing_key, sent=sent)
+    response = post_sns(client_for(), message)
+    assert response.status_code == code, response.get_json()
+    assert bool(suppressions()) == (code == 200)
+
+
 def test_a_signature_of_another_version_is_refused(ses_hook, client_for, signing_key):
     message = ses_notification(samples.SES_BOUNCE_WITH_DSN, signing_key, "1")
     message["SignatureVersion"] = "2"  # a SHA1 signature presented as SHA256
@@ -260,8 +273,9 @@ def test_a_certificate_that_cannot_be_fetched_asks_sns_to_retry(
 
 def test_other_sns_messages_are_taken_and_suppress_nothing(ses_hook, client_for, signing_key):
     client = client_for()
-    # The documented notification itself: "Hello world!" is no SES event.
-    response = post_sns(client, sign(samples.SNS_NOTIFICATION, signing_key))
+    # The documented notification itself (sent now): "Hello world!" is no SES event.
+    hello = ses_notification(samples.SNS_NOTIFICATION["Message"], signing_key)
+    response = post_sns(client, hello)
     assert response.get_json() == {"status": "taken", "suppressed": 0}
     delivery = json.dumps({"notificationType": "Delivery", "mail": {}, "delivery": {}})
     assert post_sns(client, ses_notification(delivery, signing_key)).status_code == 200
