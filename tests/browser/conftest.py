@@ -138,3 +138,13 @@ def fits(page, what: str = "") -> None:
             .map(e => e.tagName + '.' + e.className).slice(0, 5)"""
     )
     assert overflow == [], (what, overflow)
+
+
+def log_in(page, email: str, password: str | None = None) -> None:
+    """Log in through the form (the factory's users have tests.support.PASSWORD)."""
+    from tests.support import PASSWORD
+
+    page.goto("/login")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(password or PASSWORD)
+    page.get_by_role("button", name="Log in").click()

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from app.accounts import service as accounts
 from app.extensions import db
 from app.models import Notification, utcnow
+from tests.browser.conftest import log_in
 from tests.browser.test_loans import shot
 from tests.processes import one_row, wait_until
 
@@ -37,10 +38,7 @@ def test_an_admin_retries_refused_mail_from_the_page(
     row = one_row()
 
     page = new_page()
-    page.goto("/login")
-    page.get_by_label("Email address").fill("root@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, "root@example.com", PASSWORD)
     page.get_by_role("link", name="Admin").click()
     page.get_by_role("link", name=re.compile("Notifications")).first.click()
 
@@ -68,10 +66,7 @@ def test_an_admin_retries_refused_mail_from_the_page(
 
 
 def login_as_admin(page) -> None:
-    page.goto("/login")
-    page.get_by_label("Email address").fill("root@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, "root@example.com", PASSWORD)
     expect(page.get_by_role("link", name="Admin")).to_be_visible()
 
 

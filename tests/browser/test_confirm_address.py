@@ -8,9 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from app.notifications import suppression
-from tests.browser.conftest import SIZES, fits
+from tests.browser.conftest import SIZES, fits, log_in
 from tests.browser.test_loans import mail_link
-from tests.support import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -27,10 +26,7 @@ def test_confirming_a_suppressed_address_again(
         suppression.record_bounce(lena.email, REFUSED % (lena.email, lena.email))
 
     page = new_page()
-    page.goto("/login")
-    page.get_by_label("Email address").fill(lena.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, lena.email)
     page.goto("/account#address")
     section = page.locator("#address")
     expect(section.get_by_role("heading", name="Mooch has stopped emailing you")).to_be_visible()

@@ -15,9 +15,8 @@ from playwright.sync_api import expect
 from app.extensions import db
 from app.lending.service import today
 from app.models import AuditEvent, User
-from tests.browser.conftest import SIZES, fits
+from tests.browser.conftest import SIZES, fits, log_in
 from tests.browser.test_layout import breathing_room
-from tests.support import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -44,10 +43,7 @@ def test_a_german_users_pages_fit_at_every_width(make, live_server, new_page, sc
     db.session.commit()
 
     page = new_page()
-    page.goto("/login")
-    page.get_by_label("Email address").fill(lena.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, lena.email)
     # Her account speaks German, whatever the browser asks for.
     expect(page.get_by_role("heading", name="Meine Ausleihen")).to_be_visible()
     assert page.locator("html").get_attribute("lang") == "de"

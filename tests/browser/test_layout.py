@@ -12,8 +12,7 @@ from playwright.sync_api import expect
 from app.extensions import db
 from app.lending.service import today
 from app.models import AuditEvent
-from tests.browser.conftest import SIZES, fits
-from tests.support import PASSWORD
+from tests.browser.conftest import SIZES, fits, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -50,10 +49,7 @@ def test_long_names_emoji_and_right_to_left_text_wrap(make, live_server, new_pag
     db.session.commit()
 
     page = new_page()
-    page.goto("/login")
-    page.get_by_label("Email address").fill(lena.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, lena.email)
     expect(page.get_by_role("heading", name="My loans")).to_be_visible()
 
     for size, viewport in SIZES.items():

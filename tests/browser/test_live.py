@@ -15,8 +15,7 @@ from playwright.sync_api import Page, expect
 
 from app.extensions import db
 from app.lending import service as lending
-from tests.browser.conftest import TIMEOUT_MS
-from tests.support import PASSWORD
+from tests.browser.conftest import TIMEOUT_MS, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -58,11 +57,8 @@ def problem(page: Page, message) -> None:
         page.problems.append(f"{message.text} at {message.location}")
 
 
-def log_in(page: Page, email: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+def logged_in(page: Page, email: str) -> None:
+    log_in(page, email)
     expect(page).to_have_url(re.compile(r"/$"))
 
 
@@ -88,8 +84,8 @@ def test_the_loan_page_follows_the_other_party(app, make, open_browser, screensh
     loan = lending.create_loan(lena_user, "lender", bram_user.email, "the blue tent")
 
     lena, bram = open_browser(ZONE), open_browser("UTC")
-    log_in(lena, lena_user.email)
-    log_in(bram, bram_user.email)
+    logged_in(lena, lena_user.email)
+    logged_in(bram, bram_user.email)
     lena.goto(f"/loans/{loan.id}")
     bram.goto(f"/loans/{loan.id}")
     state = lena.locator(".facts .badge")
@@ -146,7 +142,7 @@ def test_the_loan_page_follows_the_other_party(app, make, open_browser, screensh
 def test_the_dashboard_follows_new_loans(app, make, open_browser) -> None:
     lena_user, bram_user = make.user("Lena"), make.user("Bram")
     bram = open_browser("UTC")
-    log_in(bram, bram_user.email)
+    logged_in(bram, bram_user.email)
     bram.evaluate("window.__marker = 1")
     expect(bram.locator("a.loan-row")).to_have_count(0)
 

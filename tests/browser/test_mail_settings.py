@@ -8,8 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.notifications import preferences
-from tests.browser.conftest import SIZES, fits
-from tests.support import PASSWORD
+from tests.browser.conftest import SIZES, fits, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -27,10 +26,7 @@ def test_email_settings_and_unsubscribe(make, live_server, new_page, screenshots
     page.get_by_role("button", name="Unsubscribe").click()
     expect(page.get_by_role("heading", name="Unsubscribed")).to_be_visible()
 
-    page.goto("/login")
-    page.get_by_label("Email address").fill(bob.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, bob.email)
     page.goto("/account#mail")
     due_soon = page.get_by_role("group", name="Something you borrowed is due back soon")
     expect(due_soon.get_by_label("Don’t email me")).to_be_checked()
