@@ -67,6 +67,9 @@ HOST_BEATS = "mooch:host-beats"
 HOST_STOPS = "mooch:host-stops"
 HOST_WORKERS = "mooch:host-workers:{}"
 HOST_KEPT = 24 * 3600
+# A live worker starts a job within milliseconds of moving it out of the queue; one
+# still not started this long after being seen so belongs to a worker that died.
+TAKE_PATIENCE = 0.25
 
 Liveness = Literal["waiting", "taken"]
 
@@ -152,6 +155,17 @@ class RQJobQueue:
     def live(self, ids: Sequence[int]) -> dict[int, Liveness]:
         if not ids:
             return {}
+        found, moving = self._look(ids)
+        if moving:
+            # Out of the queue and not started: a dead worker's leftover, or a live
+            # worker's job between its dequeue and its start. Look again a moment later.
+            time.sleep(TAKE_PATIENCE)
+            found.update(self._look(moving)[0])
+        return found
+
+    def _look(self, ids: Sequence[int]) -> tuple[dict[int, Liveness], list[int]]:
+        """The ids whose job will run, and those whose job is queued but out of the
+        queue (RQ's intermediate list)."""
         with _unavailable():
             jobs = self._fetch([job_id(n) for n in ids])
             with self.connection.pipeline(transaction=False) as pipe:
@@ -163,18 +177,19 @@ class RQJobQueue:
                         pipe.exists(BEAT_KEY.format(job.worker_name or "?"))
                 answers = iter(pipe.execute())
         found: dict[int, Liveness] = {}
+        moving: list[int] = []
         for nid, job in zip(ids, jobs, strict=True):
             status = job.get_status(refresh=False) if job else None
             if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
                 found[nid] = "waiting"
             elif status == JobStatus.QUEUED:
-                # Queued but not in the queue: a worker moved it out (RQ's intermediate
-                # list) and died before starting it. It will not run.
                 if next(answers) is not None:
                     found[nid] = "waiting"
+                else:
+                    moving.append(nid)
             elif status == JobStatus.STARTED and next(answers):
                 found[nid] = "taken"
-        return found
+        return found, moving
 
     def _fetch(self, job_ids: list[str]) -> list[Job | None]:
         """The jobs, None for one that is gone or half-gone (RQ can leave a hash with

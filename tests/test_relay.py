@@ -8,6 +8,8 @@ whatever RQ's registries say: a job whose worker is gone is not a job that will 
 
 from __future__ import annotations
 
+import threading
+
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
@@ -46,11 +48,18 @@ def start_like_a_worker_that_then_dies(app, redis, beating: bool) -> str:
     """A worker dequeued the job and started it (RQ's started registry, an execution,
     the job `started` with the worker's name), then died before claiming the row."""
     queue = rq_queue(app)
-    worker = SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer)
-    worker.register_birth()
     job, _ = Queue.dequeue_any(
         [queue], None, connection=queue.connection, serializer=JSONSerializer
     )
+    return start_taken_job(app, redis, job.id, beating)
+
+
+def start_taken_job(app, redis, jid: str, beating: bool) -> str:
+    """What a worker does once its dequeue has moved job `jid` out of the queue."""
+    queue = rq_queue(app)
+    worker = SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer)
+    worker.register_birth()
+    job = Job.fetch(jid, connection=queue.connection, serializer=JSONSerializer)
     execution = worker.prepare_execution(job)
     worker.prepare_job_execution(job, remove_from_intermediate_queue=True)
     assert execution is not None
@@ -96,6 +105,26 @@ def test_a_job_started_by_a_live_worker_is_left_to_it(app, make, redis):
     [row] = pending_rows(make)
     start_like_a_worker_that_then_dies(app, redis, beating=True)
     assert outbox.relay() == 0
+    assert job_queue(app).live([row]) == {row: "taken"}
+
+
+def test_a_job_a_live_worker_is_taking_right_now_is_left_to_it(app, make, redis):
+    """Between moving a job out of the queue and starting it, a live worker's job looks
+    like a dead worker's. A relay round landing in that moment (the worker's own clock
+    thread, under load: CI saw it) must not replace the job: the worker's status then
+    showed it busy with no job, and the id was taken twice."""
+    app.config["NOTIFICATION_RELAY_GRACE"] = 0
+    [row] = pending_rows(make)
+    jid = take_like_a_worker_that_then_dies(app)
+    starting = threading.Timer(0.05, start_taken_job, (app, redis, jid, True))
+    starting.start()
+    try:
+        assert outbox.relay() == 0
+    finally:
+        starting.join()
+    job = Job.fetch(jid, connection=job_queue(app).connection, serializer=JSONSerializer)
+    assert job.get_status() == JobStatus.STARTED
+    assert rq_queue(app).job_ids == []  # no second job for the id
     assert job_queue(app).live([row]) == {row: "taken"}
 
 

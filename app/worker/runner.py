@@ -332,14 +332,15 @@ class AppWorker(SimpleWorker):
     def _beats(self) -> RQJobQueue:
         return RQJobQueue(self.connection, self.queue_names()[0], beat_ttl=beat_ttl(self.app))
 
-    def _beat_forever(self) -> None:
-        queue = self._beats()
-        while not self._beating.is_set():
-            try:
-                queue.beat(self.name, self.hostname)
-            except QueueUnavailable as exc:
-                log.warning("worker %s: could not beat: %s", self.name, exc)
-            self._beating.wait(self.app.config["WORKER_BEAT_SECONDS"])
+    def _beat(self, queue: RQJobQueue) -> None:
+        try:
+            queue.beat(self.name, self.hostname)
+        except QueueUnavailable as exc:
+            log.warning("worker %s: could not beat: %s", self.name, exc)
+
+    def _beat_forever(self, queue: RQJobQueue) -> None:
+        while not self._beating.wait(self.app.config["WORKER_BEAT_SECONDS"]):
+            self._beat(queue)
 
     def _stop_beating(self) -> None:
         self._beating.set()
@@ -414,7 +415,13 @@ class AppWorker(SimpleWorker):
         self.burst = burst
         # RQ logs three lines per job at INFO; the delivery logs the one that matters.
         quiet = "WARNING" if logging_level == "INFO" else logging_level
-        beater = threading.Thread(target=self._beat_forever, name="mooch-beat", daemon=True)
+        # The first beat before the first job: a job taken by a worker that has not yet
+        # beaten would look like a dead worker's to the relay.
+        beats = self._beats()
+        self._beat(beats)
+        beater = threading.Thread(
+            target=self._beat_forever, args=(beats,), name="mooch-beat", daemon=True
+        )
         beater.start()
         log.info(
             "worker %s: listening on %s, %d send(s) at a time",
