@@ -6,7 +6,11 @@ Everything shared between the two sides sits behind one `threading.Condition`.
 
 Fault controls let tests play a slow or failing mail server without any mocking:
 `hold()` / `release()` stall the reply to the end of DATA, `fail_next()` / `fail_always()`
-answer DATA with a 4xx or 5xx reply.
+answer DATA with a 4xx or 5xx reply, `refuse()` answers one address's MAIL FROM or
+RCPT TO with one.
+
+It offers PIPELINING (RFC 2920), as real providers do; `pipelining=False` plays a
+server that does not.
 """
 
 from __future__ import annotations
@@ -83,8 +87,10 @@ class MailCatcher:
         maildir: str | os.PathLike[str] | None = None,
         *,
         on_caught: Callable[[Caught], None] | None = None,
+        pipelining: bool = True,
     ) -> None:
         self.host = host
+        self.pipelining = pipelining
         self._port: int | None = port
         self.maildir = Path(maildir) if maildir is not None else None
         self._on_caught = on_caught
@@ -98,6 +104,7 @@ class MailCatcher:
         self._held = 0
         self._fail_next: list[str] = []
         self._fail_always: str | None = None
+        self._refused: dict[str, str] = {}
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -113,7 +120,10 @@ class MailCatcher:
         if self.maildir is not None:
             self.maildir.mkdir(parents=True, exist_ok=True)
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: asyncio turns Nagle off only on sockets that say it,
+        # and with Nagle on, a pipelining client waits 40 ms (its delayed ACK) for the
+        # second of the replies it is owed.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             # A restart keeps its port: clients were configured with it.
@@ -241,11 +251,19 @@ class MailCatcher:
         with self._cond:
             self._fail_always = reply
 
+    def refuse(self, address: str, reply: str) -> None:
+        """Answer MAIL FROM or RCPT TO `address` (as the client wrote it) with `reply`,
+        a 4xx or 5xx line, until reset_faults()."""
+        _check_reply(reply)
+        with self._cond:
+            self._refused[address.lower()] = reply
+
     def reset_faults(self) -> None:
         """No more failures, and release anything held."""
         with self._cond:
             self._fail_next.clear()
             self._fail_always = None
+            self._refused.clear()
         self.release()
 
     # -- called from the server thread -----------------------------------------------
@@ -340,6 +358,36 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         return await self._catcher._handle_data(server, envelope)
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd leaves to this hook
+        if self._catcher.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options
+    ) -> str:
+        with self._catcher._cond:
+            refusal = self._catcher._refused.get(address.lower())
+        if refusal is not None:
+            return refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options
+    ) -> str:
+        with self._catcher._cond:
+            refusal = self._catcher._refused.get(address.lower())
+        if refusal is not None:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
 
 
 def main(argv: list[str] | None = None) -> int:
