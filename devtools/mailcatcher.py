@@ -51,6 +51,7 @@ class Caught:
     message: EmailMessage
     raw: bytes
     received_at: float = 0.0  # time.time() when the server accepted it
+    peer: tuple | None = None  # the client's (host, port): which connection it came on
 
 
 class _BoundController(Controller):
@@ -308,6 +309,7 @@ class MailCatcher:
             message=message,
             raw=raw,
             received_at=time.time(),
+            peer=server.session.peer if server.session else None,
         )
         with self._cond:
             if self.maildir is not None:

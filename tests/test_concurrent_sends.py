@@ -204,3 +204,35 @@ def test_two_workers_sending_eight_at_a_time_send_every_row_once(app, mail_serve
     for worker in pair:
         assert worker.alive(), workers.tails()
         assert "Traceback" not in worker.output(), worker.tail()
+
+
+# -- which thread sends ------------------------------------------------------------------
+
+
+def test_mails_that_come_one_at_a_time_go_over_the_connection_used_last(app, mail_server, workers):
+    """Once a burst has given every thread its own SMTP connection, a light load goes
+    to the thread that finished last (app/worker/send_threads.py), on its warm
+    connection; taking the threads in turn would pick the idlest connection each time,
+    which after a second idle costs a NOOP, a round trip to a real server."""
+    worker = workers.start(f"--concurrency={CONCURRENCY}", NOTIFICATION_CLAIM_SECONDS=LONG_LEASE)
+    listening(worker)
+    mail_server.hold()
+    sign_ups(CONCURRENCY)
+    held_at_once(mail_server, workers, CONCURRENCY)  # each thread on its own connection
+    mail_server.release()
+    each_sent_once(mail_server, workers, CONCURRENCY)
+    assert len({c.peer for c in mail_server.caught}) == CONCURRENCY
+
+    later = 8
+    for n in range(later):
+        accounts.sign_up(f"later{n}@example.com", f"Later {n}")
+        wait_until(
+            lambda: all(r.status == "sent" for r in rows()),
+            f"later mail {n} recorded sent",
+            details=lambda: state(workers, mail_server),
+        )
+        time.sleep(0.1)  # its thread back among the idle ones
+    used = Counter(c.peer for c in mail_server.caught[CONCURRENCY:])
+    assert sum(used.values()) == later
+    # In turn, the 8 would have gone over all 4 connections.
+    assert len(used) <= 2, used

@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -36,6 +35,7 @@ from rq.worker import WorkerStatus
 
 from app.jobqueue import QueueUnavailable, RQJobQueue, beat_ttl, connect
 from app.notifications.mailer import abort_mailers, close_mailers
+from app.worker.send_threads import SendThreads
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class AppWorker(SimpleWorker):
         self._idle = threading.Event()
         self._idle.set()
         self._waiting_for_job = False
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: SendThreads | None = None
         self._beating = threading.Event()
         self._suspension_checked = 0.0
         super().__init__(*args, **kwargs)
@@ -215,7 +215,7 @@ class AppWorker(SimpleWorker):
             self._in_flight += 1
             self._idle.clear()
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="mooch-send")
+            self._pool = SendThreads(self.concurrency)
         self._pool.submit(self._execute, job, queue, execution)
 
     def _take(self, job, queue) -> Execution:
@@ -462,7 +462,7 @@ class AppWorker(SimpleWorker):
     def teardown(self) -> None:
         try:
             if self._pool is not None:
-                self._pool.shutdown(wait=True)  # the watchdog bounds how long
+                self._pool.shutdown()  # the watchdog bounds how long
             super().teardown()  # deregisters in Redis, which may be what just went away
         except RedisError as exc:
             log.warning("worker teardown without Redis: %s", exc)
