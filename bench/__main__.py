@@ -7,7 +7,7 @@ measured in the same run, and its target, met or not. `--quick` (`make bench QUI
 measures fewer mails and requests, and says so. The parts:
 
   events    P1           bench.events (gunicorn, bench.event_wsgi)
-  pipeline  P2 to P5     bench.pipeline (worker.py, rq, the mail sink)
+  pipeline  P2 to P5, P7 bench.pipeline (worker.py, rq, the mail sink)
   cpu       P6           bench.cpu (CPU per mail: ours, the whole worker, RQ's own)
   login     L1           bench.login (issue 9)
   listing   L2, L3       bench.listing (issue 9)
@@ -161,6 +161,16 @@ def rows_pipeline(p: dict) -> tuple[list[tuple[str, ...]], list[str]]:
          + mib(f"{e - i:+.1f}" for e, i in zip(end, idle, strict=True)) + " MiB",
          "≤ 5 MiB", verdict(max(growth) <= 5)),
     ]  # fmt: skip
+    if "P7" in p:
+        p7 = p["P7"]
+        ours7, plain = p7["ours"], p7["without_pipelining"]
+        rows.append(
+            ("P7", f"commit → accepted, a server {p7['latency_ms']:.0f} ms away, "
+                   f"{p7['per_second']:.0f} mails/s, p50 / p99",
+             f"{ours7['p50_ms']:.1f} / {ours7['p99_ms']:.1f} ms",
+             f"without PIPELINING: {plain['p50_ms']:.1f} / {plain['p99_ms']:.1f} ms",
+             "(reported only; 1 run each)", "")
+        )  # fmt: skip
     notes = [
         f"P2/P3: {plan['repeats']} runs each of ours and of the ceiling, taking turns; "
         "steady rate = mails / (last done − first taken), process start-up excluded; "
@@ -172,6 +182,11 @@ def rows_pipeline(p: dict) -> tuple[list[tuple[str, ...]], list[str]]:
         f"on the same 2 worker processes; growth counted from after the first "
         f"{p5['warm_after_mails']:,}.",
     ]
+    if "P7" in p:
+        notes.append(
+            f"P7: {p['P7']['ours']['mails']} mails each way on 2 fresh workers; the sink "
+            "sends every reply that late, the replies to pipelined commands together."
+        )
     if p.get("rows_left_claimed"):
         notes.append(
             f"P2–P5: {p['rows_left_claimed']} row(s) stayed claimed although their mail had "

@@ -19,6 +19,9 @@ P4  a steady offered load at half of P2's measured rate: a separate process comm
     workers that have sent a first batch (warm, as a long-running worker is).
 P5  the resident memory of the two workers: idle, after the first mails (warm), and
     after many more (the same rows sent again and again), on the same processes.
+P7  P4's measure at a light load (10 mails/s) against a sink playing a server 20 ms
+    away (every reply 20 ms late), on fresh workers: ours (PIPELINING, two round
+    trips a mail) against the same sink without PIPELINING (four).
 
 Rates are steady-state: mails / (time the last one was done - time the first job was
 taken), so the start-up of a process (ours builds the app: about a second) counts for
@@ -56,6 +59,8 @@ MIB = 1024 * 1024
 POLL = 0.02
 NOOP_QUEUE = "bench-noop"
 SLOW_SMTP = 0.05
+DISTANT_SMTP = 0.02  # P7: every reply this late, as from a provider 20 ms away
+LIGHT_RATE = 10.0  # P7: mails a second
 STALL = 20.0  # seconds without progress after every mail arrived
 
 
@@ -335,13 +340,14 @@ class Plan:
     serial_mails: int  # P3 at --concurrency 1
     steady_mails: int  # P4
     memory_mails: int  # P5, in all
+    distant_mails: int  # P7, each way
     notes: list[str] = field(default_factory=list)
 
 
 def plan(quick: bool) -> Plan:
     if quick:
-        return Plan(True, 600, 2, 10, 100, 500, 4000)
-    return Plan(False, 2000, 3, 40, 400, 2000, 40000)
+        return Plan(True, 600, 2, 10, 100, 500, 4000, 100)
+    return Plan(False, 2000, 3, 40, 400, 2000, 40000, 300)
 
 
 def spread(values: list[float]) -> dict:
@@ -431,6 +437,22 @@ def _run(p: Plan, log: Callable[[str], None], bench: Bench, figures: dict) -> di
         "growth_mib": [e - w for e, w in zip(end, warm, strict=True)],
         "growth_from_idle_mib": [e - i for e, i in zip(end, idle, strict=True)],
     }
+    # P7: a light load against a server DISTANT_SMTP away (every reply that late), on
+    # fresh workers, against the same sink without PIPELINING.
+    figures["P7"] = {"latency_ms": DISTANT_SMTP * 1000, "per_second": LIGHT_RATE}
+    bench.catcher.latency = DISTANT_SMTP
+    try:
+        for label, pipelining in (("without_pipelining", False), ("ours", True)):
+            bench.catcher.pipelining = pipelining
+            proc, _ = pipe.start_workers()
+            try:
+                figures["P7"][label] = pipe.steady_latency(p.distant_mails, LIGHT_RATE)
+            finally:
+                pipe.stop_workers(proc)
+            log(f"distant server, pipelining {pipelining}: {figures['P7'][label]}")
+    finally:
+        bench.catcher.latency = 0.0
+        bench.catcher.pipelining = True
     figures["rows_left_claimed"] = pipe.left_claimed
     return figures
 

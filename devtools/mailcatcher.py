@@ -10,7 +10,8 @@ answer DATA with a 4xx or 5xx reply, `refuse()` answers one address's MAIL FROM 
 RCPT TO with one.
 
 It offers PIPELINING (RFC 2920), as real providers do; `pipelining=False` plays a
-server that does not.
+server that does not. `latency` (seconds, changeable at any time) plays a server that
+far away: every reply arrives that much late.
 """
 
 from __future__ import annotations
@@ -70,6 +71,31 @@ class _BoundController(Controller):
     def _create_server(self) -> Any:
         return self.loop.create_server(self._factory_invoker, sock=self._sock)
 
+    def factory(self) -> SMTP:
+        return _DistantSMTP(self.handler, **self.SMTP_kwargs)
+
+
+class _DistantSMTP(SMTP):
+    """aiosmtpd's server, whose replies can travel `MailCatcher.latency` seconds: each
+    leaves that much after it was made, without holding up the next, so the replies to
+    pipelined commands arrive together, as they do from a distant server."""
+
+    async def push(self, status: str | bytes) -> None:
+        latency = self.event_handler._catcher.latency
+        if isinstance(status, str):
+            status = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
+        if not latency:
+            return await super().push(status)
+        if status.startswith(b"221"):  # the session closes right after this reply
+            await asyncio.sleep(latency)
+            return await super().push(status)
+        self.loop.call_later(latency, self._write_late, status + b"\r\n")
+        return None
+
+    def _write_late(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
 
 def _check_reply(reply: str) -> str:
     code = reply[:3]
@@ -92,6 +118,7 @@ class MailCatcher:
     ) -> None:
         self.host = host
         self.pipelining = pipelining
+        self.latency = 0.0
         self._port: int | None = port
         self.maildir = Path(maildir) if maildir is not None else None
         self._on_caught = on_caught
@@ -260,7 +287,8 @@ class MailCatcher:
             self._refused[address.lower()] = reply
 
     def reset_faults(self) -> None:
-        """No more failures, and release anything held."""
+        """No more failures or latency, and release anything held."""
+        self.latency = 0.0
         with self._cond:
             self._fail_next.clear()
             self._fail_always = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import threading
+import time
 
 import pytest
 from sqlalchemy import select
@@ -182,3 +183,25 @@ def test_a_refused_recipient_fails_the_row_and_the_next_mail_goes(app, make, del
     assert [r.status for r in rows] == [outbox.FAILED, outbox.SENT]
     assert rows[0].last_error.startswith("SMTPRecipientsRefused: {")
     assert "(550, b'5.1.1 No such user')" in rows[0].last_error
+
+
+def test_from_a_distant_server_pipelined_replies_come_back_together(client, mail_server):
+    """The catcher's `latency` plays a server that far away (the benchmark's P7): each
+    reply arrives that late, the replies to pipelined commands together. A pipelined
+    mail waits two such trips (its commands, then its body), one at a time waits four."""
+    mail_server.latency = 0.25
+    client.ehlo()  # the greeting and EHLO, before the clock starts
+    plain = smtplib.SMTP("127.0.0.1", mail_server.port, timeout=5)
+    plain.ehlo()
+    try:
+        started = time.monotonic()
+        client.sendmail("from@mooch.test", ["a@example.com"], MESSAGE)
+        pipelined = time.monotonic() - started
+        started = time.monotonic()
+        plain.sendmail("from@mooch.test", ["b@example.com"], MESSAGE)
+        one_at_a_time = time.monotonic() - started
+    finally:
+        plain.close()
+    assert pipelined >= 0.5 and one_at_a_time >= 1.0
+    assert one_at_a_time - pipelined >= 0.4, (pipelined, one_at_a_time)
+    assert [c.envelope_to for c in mail_server.caught] == [["a@example.com"], ["b@example.com"]]
