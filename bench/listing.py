@@ -120,6 +120,13 @@ def old_loan_list(loans: list[Loan], viewer: User) -> dict:
     return {"loans": [serializers.loan_summary(each, viewer) for each in loans]}
 
 
+def old_loan_title(loan: Loan, viewer: User) -> str:
+    """app.web.views.loan_title as it was (the pages no longer use it)."""
+    if loan.role_of(viewer) == "lender":
+        return f"You lend {loan.item} to {loan.shown_name(loan.borrower, viewer)}"
+    return f"You borrow {loan.item} from {loan.shown_name(loan.lender, viewer)}"
+
+
 OLD_DASHBOARD = """\
 {% extends "web/base.html" %}
 {% from "web/_macros.html" import state_badge %}
@@ -189,7 +196,7 @@ def old_dashboard():
             groups["done"].append((loan, events))
         else:
             groups["wait"].append((loan, events))
-    return render_template_string(OLD_DASHBOARD, groups=groups)
+    return render_template_string(OLD_DASHBOARD, groups=groups, loan_title=old_loan_title)
 
 
 # -- the database ---------------------------------------------------------------------
