@@ -133,6 +133,7 @@ class MailCatcher:
         self._fail_next: list[str] = []
         self._fail_always: str | None = None
         self._refused: dict[str, str] = {}
+        self.noops = 0  # NOOP commands answered
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -388,6 +389,11 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         return await self._catcher._handle_data(server, envelope)
+
+    async def handle_NOOP(self, server: SMTP, session: Session, envelope: Envelope, arg) -> str:
+        with self._catcher._cond:
+            self._catcher.noops += 1
+        return "250 OK"
 
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses

@@ -213,7 +213,7 @@ def test_mails_that_come_one_at_a_time_go_over_the_connection_used_last(app, mai
     """Once a burst has given every thread its own SMTP connection, a light load goes
     to the thread that finished last (app/worker/send_threads.py), on its warm
     connection; taking the threads in turn would pick the idlest connection each time,
-    which after a second idle costs a NOOP, a round trip to a real server."""
+    the one a real server most likely closed."""
     worker = workers.start(f"--concurrency={CONCURRENCY}", NOTIFICATION_CLAIM_SECONDS=LONG_LEASE)
     listening(worker)
     mail_server.hold()

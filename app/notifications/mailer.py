@@ -1,9 +1,12 @@
 """Sending over one SMTP connection kept open across jobs, and what goes over it.
 
 Flask-Mail opens a connection per `mail.send`; a worker delivering thousands of
-messages should not. The Mailer keeps one Flask-Mail Connection per app (the worker
-creates its app once), checks an idle connection with NOOP before reuse, and drops it
-after any failure so the next delivery reconnects. Every socket has a timeout.
+messages should not. The Mailer keeps one Flask-Mail Connection per sending thread
+and drops it after any failure so the next delivery reconnects. Every socket has a
+timeout. A kept connection is used without a NOOP first (a round trip on every mail
+after a pause): if the server has closed it meanwhile, that shows before the server
+has taken anything of the message (`StaleConnection`), and the message goes again,
+once, on a new connection.
 
 What it sends is an OutgoingMessage: a Flask-Mail Message that is well-formed on the
 wire whatever text it carries (see its docstring).
@@ -31,10 +34,6 @@ from functools import lru_cache
 
 from flask import Flask, current_app
 from flask_mail import BadHeaderError, Connection, Message, email_dispatched
-
-# A connection idle this long may have been dropped by the server: NOOP before using it.
-# While a queue drains there is no NOOP; after any pause there is one, which is cheap.
-IDLE_CHECK_SECONDS = 1.0
 
 # RFC 5322 2.1.1: lines SHOULD be at most 78 characters (998 is the hard limit, which
 # an SMTP server enforces by refusing the message). RFC 2047 2: an encoded-word is at
@@ -254,6 +253,12 @@ def _boundary() -> str:
     return f"=_mooch_{secrets.token_hex(12)}"
 
 
+class StaleConnection(smtplib.SMTPServerDisconnected):
+    """The connection was closed (or the server said 421, closing it) before the
+    server answered the first command of this message: nothing of the message was
+    taken, so it may go again on a new connection."""
+
+
 class _Pipelining:
     """RFC 2920 PIPELINING for smtplib, which has none: with a server that offers it,
     MAIL, every RCPT and DATA go out in one write and their replies are read after,
@@ -284,10 +289,12 @@ class _Pipelining:
             raise ValueError(
                 f"command and arguments contain prohibited newline characters: {commands!r}"
             )
-        self.send("".join(f"{c}\r\n" for c in commands))
+        with _stale_if_closed(self):
+            self.send("".join(f"{c}\r\n" for c in commands))
+            first = _not_closing(self, self.getreply())
         # Every reply is read, whatever the first ones say, so the session stays in
         # step; only a 421 (the server is closing it) ends the reading.
-        replies = [self.getreply()]
+        replies = [first]
         while len(replies) < len(commands) and replies[-1][0] != 421:
             replies.append(self.getreply())
         closing = replies[-1][0] == 421
@@ -321,12 +328,35 @@ class _Pipelining:
             raise smtplib.SMTPDataError(code, reply)
         return refused
 
+    def mail(self, sender, options=()):
+        # The first command of a message, when the server does not pipeline.
+        with _stale_if_closed(self):
+            return _not_closing(self, super().mail(sender, options))
+
     def _end_failed(self, closing: bool) -> None:
         # As smtplib does after a refusal: a 421 closes the session, anything else resets.
         if closing:
             self.close()
         else:
             self._rset()
+
+
+@contextlib.contextmanager
+def _stale_if_closed(host: smtplib.SMTP) -> Iterator[None]:
+    """Around a message's first command and its reply: a connection found closed
+    there, or a server answering 421, is a StaleConnection."""
+    try:
+        yield
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        host.close()
+        raise StaleConnection(f"the connection was closed before the message: {exc}") from exc
+
+
+def _not_closing(host: smtplib.SMTP, reply: tuple[int, bytes]) -> tuple[int, bytes]:
+    if reply[0] == 421:
+        host.close()
+        raise StaleConnection(f"the server is closing the connection: {reply!r}")
+    return reply
 
 
 class PipeliningSMTP(_Pipelining, smtplib.SMTP):
@@ -385,17 +415,12 @@ class Mailer:
         self._mail = app.extensions["mail"]
         self._timeout = app.config["MAIL_TIMEOUT"]
         self._connection: TimeoutConnection | None = None
-        self._last_used = 0.0
         self._lock = threading.Lock()
         self._aborted = threading.Event()
         self.connects = 0
+        self.stale = 0  # kept connections found closed, their message sent again
 
     def _connected(self) -> TimeoutConnection:
-        if self._connection is not None and time.monotonic() - self._last_used > IDLE_CHECK_SECONDS:
-            try:
-                self._connection.host.noop()
-            except (smtplib.SMTPException, OSError):
-                self._drop()
         if self._connection is None:
             connection = TimeoutConnection(self._mail, self._timeout)
             connection.__enter__()
@@ -408,14 +433,23 @@ class Mailer:
             try:
                 if self._aborted.is_set():
                     raise SendAborted("the worker is shutting down")
-                self._connected().send(message)
+                kept = self._connection is not None
+                try:
+                    self._connected().send(message)
+                except StaleConnection:
+                    # A kept connection the server closed while it was idle: nothing
+                    # of this message was taken. Once more, on a new one.
+                    if not kept or self._aborted.is_set():
+                        raise
+                    self._drop()
+                    self.stale += 1
+                    self._connected().send(message)
             except BaseException as exc:
                 # Whatever state the session is in now, do not reuse it.
                 self._drop()
                 if self._aborted.is_set() and not isinstance(exc, SendAborted):
                     raise SendAborted(f"the worker is shutting down ({exc!r})") from exc
                 raise
-            self._last_used = time.monotonic()
 
     @property
     def aborted(self) -> bool:

@@ -1,12 +1,13 @@
 """The worker's sending threads, handed work last-in first-out.
 
-Each sending thread keeps its own SMTP connection (checked with a NOOP after a second
-idle) and database connection. ThreadPoolExecutor wakes its idle threads in turn, so at
-a moderate rate every send lands on the coldest thread: the one whose connection has
-sat idle longest and needs that NOOP. Here a send goes to the thread that finished
-most recently, and a new thread is started only when none is idle: under a light load
-a few threads do all the work on warm connections, under a heavy one all of them run.
-The standard library has no such pool.
+Each sending thread keeps its own SMTP connection and database connection.
+ThreadPoolExecutor wakes its idle threads in turn, so at a moderate rate every send
+lands on the coldest thread: the one whose connection has sat idle longest, the one a
+server most likely closed (a reconnect: several round trips and a TLS handshake).
+Here a send goes to the thread that finished most recently, and a new thread is
+started only when none is idle: under a light load a few threads do all the work on
+warm connections, under a heavy one all of them run. The standard library has no such
+pool.
 """
 
 from __future__ import annotations
