@@ -30,7 +30,9 @@ def mailer(catcher, settings, request):
 
 
 def message(to: str) -> OutgoingMessage:
-    return OutgoingMessage(subject=f"for {to}", to=[(None, to)], body="hello")
+    return OutgoingMessage(
+        subject=f"for {to}", to=[(None, to)], body="hello", msg_id=f"<{to}@mooch.test>"
+    )
 
 
 def restart(catcher: MailCatcher) -> None:

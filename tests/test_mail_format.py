@@ -11,10 +11,12 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import socket
 from email.header import decode_header, make_header
 from email.utils import getaddresses
 
 import pytest
+from flask_mail import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -210,7 +212,11 @@ def test_any_text_reads_back_as_itself_and_nothing_more(app, name, subject):
     reader decodes from To and Subject is the text with its whitespace collapsed, one
     mailbox, no header of its own, every line within the limit."""
     raw = OutgoingMessage(
-        subject=subject, to=[(name, "target@example.com")], body="Hi", html="<p>Hi</p>"
+        subject=subject,
+        to=[(name, "target@example.com")],
+        body="Hi",
+        html="<p>Hi</p>",
+        msg_id="<any@mooch.test>",
     ).as_bytes()
     sent = email.message_from_bytes(raw, policy=email.policy.compat32)
     # Not about a loan: no threading headers.
@@ -386,3 +392,19 @@ def test_an_address_no_longer_accepted_fails_with_the_reason(make, delivered, ma
     assert row.status == "failed"
     assert "before the @-sign" in row.last_error
     assert mail_server.caught == []
+
+
+def test_a_message_is_built_with_flask_mails_attributes_and_no_dns_lookup(app, monkeypatch):
+    """OutgoingMessage sets Flask-Mail's Message attributes itself: Message.__init__
+    makes a Message-ID with socket.getfqdn(), a reverse DNS lookup on every mail."""
+    looked_up = []
+    monkeypatch.setattr(socket, "getfqdn", lambda *args: looked_up.append(args) or "host")
+    ours = OutgoingMessage(
+        subject="Hi", to=[(None, "a@example.com")], body="Hi", msg_id="<one@mooch.test>"
+    )
+    sent = email.message_from_bytes(ours.as_bytes(), policy=email.policy.default)
+    assert looked_up == []
+    assert sent["Message-ID"] == "<one@mooch.test>"
+    theirs = Message(subject="Hi", recipients=["a@example.com"], body="Hi")
+    assert looked_up, "Flask-Mail no longer looks the host up: OutgoingMessage may call it"
+    assert set(vars(theirs)) <= set(vars(ours))

@@ -202,8 +202,8 @@ def compose(notification: Notification) -> OutgoingMessage:
         body=text,
         html=html,
         extra_headers={},
+        msg_id=message_id(notification),
     )
-    message.msgId = message_id(notification)
     if ctx["unsubscribe_url"]:
         message.extra_headers.update(
             list_unsubscribe_headers(

@@ -184,8 +184,38 @@ class OutgoingMessage(Message):
       leniency on this Python (CVE-2023-27043) lets a display name choose the address.
     """
 
-    def __init__(self, *, to: Sequence[tuple[str | None, str]], **kwargs) -> None:
-        super().__init__(recipients=[address for _, address in to], **kwargs)
+    def __init__(
+        self,
+        *,
+        to: Sequence[tuple[str | None, str]],
+        msg_id: str,
+        subject: str = "",
+        body: str | None = None,
+        html: str | None = None,
+        sender: str | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
+        # Flask-Mail's Message.__init__, which also makes a Message-ID with
+        # email.utils.make_msgid: socket.getfqdn(), a reverse DNS lookup on every mail
+        # (seconds where DNS is slow), for an id ours replaces. The attributes are its
+        # own (tests/test_mail_format.py checks they still are).
+        sender = sender or current_app.extensions["mail"].default_sender
+        self.recipients = [address for _, address in to]
+        self.subject = subject
+        self.sender = sender
+        self.reply_to = None
+        self.cc: list = []
+        self.bcc: list = []
+        self.body = body
+        self.alts: dict[str, str] = {}
+        self.html = html
+        self.date: float | None = None
+        self.msgId = msg_id
+        self.charset = None
+        self.extra_headers = extra_headers
+        self.mail_options: list[str] = []
+        self.rcpt_options: list[str] = []
+        self.attachments: list = []
         self.to = list(to)
         self.sender_pair = _sender_pair(self.sender)
         for _, address in [self.sender_pair, *self.to]:
