@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, event, select
 
 from app.extensions import db
 from app.jobqueue import QueueUnavailable, job_queue
-from app.models import AuditEvent, Loan, Notification, User, utcnow
+from app.models import AuditEvent, Loan, MailSuppression, Notification, User, utcnow
 from app.notifications import preferences, suppression
 from app.notifications.notifiers import NOTIFIERS, PAST_SUPPRESSION
 
@@ -83,18 +83,12 @@ def record(
     # Read without flushing: the caller may be half-way through building its rows (a
     # loan whose parties are not set yet).
     with db.session.no_autoflush:
-        choice = None if skipped else preferences.choice_of(recipient.id, notifier)
+        choice, bounced = (None, None) if skipped else _reader(recipient, notifier)
         if choice == preferences.NEVER:
             status, skipped = SKIPPED, preferences.TURNED_OFF
         elif choice == preferences.DAILY:
             status = HELD
-        # The link that lifts a suppression is the one mail that reaches a suppressed
-        # address (notifiers.PAST_SUPPRESSION): its owner asked for it.
-        if (
-            status in (PENDING, HELD)
-            and notifier not in PAST_SUPPRESSION
-            and (bounced := suppression.suppressed(recipient.email))
-        ):
+        if status in (PENDING, HELD) and bounced is not None:
             status, skipped = SUPPRESSED, suppression.row_reason(bounced)
     notification = Notification(
         notifier=notifier,
@@ -108,6 +102,26 @@ def record(
     )
     db.session.add(notification)
     return notification
+
+
+def _reader(recipient: User, notifier: str) -> tuple[str, MailSuppression | None]:
+    """The reader's choice for this notifier and, unless the notifier goes past it, the
+    suppression of their address: one statement (a row is made in the request that
+    changed something, and each statement is time on that request)."""
+    choice = preferences.choice_query(recipient.id, notifier)
+    # The link that lifts a suppression is the one mail that reaches a suppressed
+    # address (notifiers.PAST_SUPPRESSION): its owner asked for it.
+    bounced = (
+        None if notifier in PAST_SUPPRESSION else suppression.suppressed_query(recipient.email)
+    )
+    asked = [query for query in (choice, bounced) if query is not None]
+    answers = iter(db.session.execute(select(*asked)).one() if asked else ())
+    stored = next(answers) if choice is not None else None
+    bounced_key = next(answers) if bounced is not None else None
+    return (
+        preferences.read_choice(stored),
+        db.session.get(MailSuppression, bounced_key) if bounced_key is not None else None,
+    )
 
 
 # -- after commit, not before -------------------------------------------------

@@ -50,14 +50,25 @@ def choices_for(user: User) -> dict[str, str]:
 def choice_of(user_id: int | None, notifier: str) -> str:
     """This person's choice for this notifier: IMMEDIATELY, DAILY or NEVER (always
     IMMEDIATELY for essential mail and the digest itself)."""
+    query = choice_query(user_id, notifier)
+    return read_choice(db.session.scalar(select(query)) if query is not None else None)
+
+
+def choice_query(user_id: int | None, notifier: str):
+    """The stored choice as a scalar subquery (NULL when none is stored), or None when
+    there is nothing to ask: essential mail, the digest, a person not yet saved. For a
+    caller that asks this with other things in one statement; `read_choice` reads it."""
     if user_id is None or notifier not in OPTIONAL:
-        return IMMEDIATELY
-    choice = db.session.scalar(
-        select(MailPreference.choice).where(
-            MailPreference.user_id == user_id, MailPreference.notifier == notifier
-        )
+        return None
+    return (
+        select(MailPreference.choice)
+        .where(MailPreference.user_id == user_id, MailPreference.notifier == notifier)
+        .scalar_subquery()
     )
-    return choice if choice in CHOICES else IMMEDIATELY
+
+
+def read_choice(stored: str | None) -> str:
+    return stored if stored in CHOICES else IMMEDIATELY
 
 
 def turned_off(user_id: int | None, notifier: str) -> bool:

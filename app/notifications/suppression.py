@@ -172,6 +172,16 @@ def suppressed(address: str) -> MailSuppression | None:
     )
 
 
+def suppressed_query(address: str):
+    """The key of the address's entry if it no longer gets mail, as a scalar subquery
+    (NULL otherwise), for a caller that asks it with other things in one statement."""
+    return (
+        select(MailSuppression.address)
+        .where(MailSuppression.address == key(address), MailSuppression.suppressed_at.is_not(None))
+        .scalar_subquery()
+    )
+
+
 def listed() -> list[MailSuppression]:
     return list(
         db.session.scalars(

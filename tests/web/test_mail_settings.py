@@ -202,3 +202,51 @@ def test_web_fire_respects_the_choice_too(client, make, enqueued):
     }
     assert rows[("loan_started", bob.email)] == "skipped"
     assert rows[("loan_started", lena.email)] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("choice", "suppressed", "status"),
+    [
+        (None, False, "pending"),
+        (preferences.DAILY, False, "digest"),
+        (preferences.NEVER, False, "skipped"),
+        (None, True, "suppressed"),
+        (preferences.DAILY, True, "suppressed"),
+    ],
+)
+def test_a_row_reads_its_readers_choice_and_suppression_in_one_statement(
+    app, make, choice, suppressed, status
+):
+    """A row is made in the request that changed something: the reader's choice and
+    their address's suppression are one SELECT (a second only to load a suppression
+    that applies), not one each."""
+    from sqlalchemy import event
+
+    from app.models import MailSuppression, utcnow
+    from app.notifications import outbox
+
+    bob = make.user("Bob")
+    if choice:
+        db.session.add(MailPreference(user_id=bob.id, notifier="loan_accepted", choice=choice))
+    if suppressed:
+        db.session.add(
+            MailSuppression(
+                address=bob.email, reason="550 gone", failures=3, suppressed_at=utcnow()
+            )
+        )
+    db.session.commit()
+    bob = db.session.get(type(bob), bob.id)  # loaded: reading him is not counted
+    selects = []
+
+    def count(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        row = outbox.record("loan_accepted", bob)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert row.status == status
+    assert len(selects) == (2 if suppressed else 1), selects
+    db.session.rollback()
