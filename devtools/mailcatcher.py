@@ -406,9 +406,7 @@ class _Handler:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options
     ) -> str:
-        with self._catcher._cond:
-            refusal = self._catcher._refused.get(address.lower())
-        if refusal is not None:
+        if refusal := self._refusal(address):
             return refusal
         envelope.mail_from = address
         envelope.mail_options.extend(options)
@@ -417,13 +415,15 @@ class _Handler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options
     ) -> str:
-        with self._catcher._cond:
-            refusal = self._catcher._refused.get(address.lower())
-        if refusal is not None:
+        if refusal := self._refusal(address):
             return refusal
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return "250 OK"
+
+    def _refusal(self, address: str) -> str | None:
+        with self._catcher._cond:
+            return self._catcher._refused.get(address.lower())
 
 
 def main(argv: list[str] | None = None) -> int:
