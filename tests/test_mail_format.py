@@ -408,3 +408,39 @@ def test_a_message_is_built_with_flask_mails_attributes_and_no_dns_lookup(app, m
     theirs = Message(subject="Hi", recipients=["a@example.com"], body="Hi")
     assert looked_up, "Flask-Mail no longer looks the host up: OutgoingMessage may call it"
     assert set(vars(theirs)) <= set(vars(ours))
+
+
+LONG_HOST = "mooch-lending-library.a-rather-long-community-domain.example"
+
+
+@pytest.fixture
+def long_names(settings):
+    """A site whose links and ids are long, as a real deployment's can be: every
+    structured header runs past 78 characters."""
+    settings["BASE_URL"] = f"https://{LONG_HOST}"
+    settings["MAIL_UNSUBSCRIBE_ADDRESS"] = f"unsubscribe@{LONG_HOST}"
+    settings["MAIL_DEFAULT_SENDER"] = f"Mooch <mooch@mail.{LONG_HOST}>"
+
+
+def test_long_structured_headers_are_folded_never_encoded(long_names, app, make, delivered):
+    """List-Unsubscribe, References, In-Reply-To and Message-ID are structured: an
+    RFC 2047 encoded-word there is not allowed, and a mail client that finds one reads
+    no unsubscribe link and no thread (the email package encoded any such header over
+    78 characters; a reader that decodes, as these tests' other reads do, hid it)."""
+    lena, bob = make.user("Lena"), make.user("Bob")
+    loan = lending.create_loan(bob, "borrower", lena.email, "tent")
+    lending.fire_event(lena, loan.id, "accept")
+    delivered.run()
+    [caught] = [c for c in delivered.server.caught if c.envelope_to == [bob.email]]
+    sent = as_sent(caught)
+    for name in ("List-Unsubscribe", "References", "In-Reply-To", "Message-ID"):
+        value = unfolded(sent[name])
+        assert "=?" not in value, f"{name}: {value}"
+        assert all(part.startswith("<") and part.endswith(">") for part in value.split(", "))
+    https, mailto = unfolded(sent["List-Unsubscribe"]).split(", ")
+    assert https.startswith(f"<https://{LONG_HOST}/unsubscribe/")
+    assert mailto.startswith(f"<mailto:unsubscribe@{LONG_HOST}?subject=unsubscribe-")
+    assert LONG_HOST in sent["Message-ID"] and sent["References"] == sent["In-Reply-To"]
+    # Folded between the links, never inside one; no line beyond SMTP's limit.
+    assert "\r\n <mailto:" in sent["List-Unsubscribe"]
+    assert max(len(line) for line in header_lines(caught.raw)) <= 998

@@ -159,6 +159,25 @@ class _WritePolicy(EmailPolicy):
     def header_fetch_parse(self, name, value):
         return value
 
+    # Every header the email package stored as text is ours and structured: ids,
+    # links, MIME parameters (Subject, From and To are PreparedHeaders, which fold
+    # themselves). Its folder would encode such a value once past 78 characters, and
+    # an encoded-word in List-Unsubscribe or References is no link and no thread to a
+    # mail client. Written as it is, folded only at its spaces.
+    def fold(self, name, value):
+        if _as_written(value):
+            return self.linesep.join(_fold(name, value.split(" "))) + self.linesep
+        return super().fold(name, value)
+
+    def fold_binary(self, name, value):
+        if _as_written(value):
+            return self.fold(name, value).encode("ascii")
+        return super().fold_binary(name, value)
+
+
+def _as_written(value) -> bool:
+    return type(value) is str and value.isascii() and "\r" not in value and "\n" not in value
+
 
 WRITE_POLICY = _WritePolicy(linesep="\r\n")
 
