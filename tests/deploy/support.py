@@ -85,15 +85,23 @@ def names_a_real_target(command: str) -> None:
         pytest.fail(f"unexpected program {program!r} in {command!r}")
 
 
-def worker_help_parses(words: list[str], tmp_path: Path) -> None:
-    """`python worker.py <words> --help` exits 0: argparse checks every option before
-    it prints the help, so an option worker.py does not have fails here."""
+def runs_in_checkout(
+    command: list[str], tmp_path: Path, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """`command` run from this checkout with the tests' environment; it must exit 0."""
     done = subprocess.run(
-        [sys.executable, *words, "--help"],
+        command,
         cwd=ROOT,
         env=subprocess_env(tmp_path),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def worker_help_parses(words: list[str], tmp_path: Path) -> None:
+    """`python worker.py <words> --help` exits 0: argparse checks every option before
+    it prints the help, so an option worker.py does not have fails here."""
+    runs_in_checkout([sys.executable, *words, "--help"], tmp_path)

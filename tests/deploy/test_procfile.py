@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
 
 import pytest
 
-from tests.deploy.support import ROOT, VENV_BIN, names_a_real_target, procfile, subprocess_env
+from tests.deploy.support import (
+    ROOT,
+    VENV_BIN,
+    names_a_real_target,
+    procfile,
+    runs_in_checkout,
+)
 
 
 def test_procfile_has_exactly_web_worker_and_release():
@@ -42,39 +47,14 @@ def test_procfile_web_serves_wsgi_app_on_port():
 def test_procfile_web_command_loads_the_app(tmp_path):
     """The Procfile's own web line, through a shell as Heroku and honcho run it, with
     gunicorn's --check-config: it imports wsgi.py and builds the app, then exits."""
-    done = subprocess.run(
-        ["sh", "-c", procfile()["web"] + " --check-config"],
-        cwd=ROOT,
-        env=subprocess_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    runs_in_checkout(["sh", "-c", procfile()["web"] + " --check-config"], tmp_path)
 
 
 def test_procfile_worker_command_parses_its_options(tmp_path):
-    done = subprocess.run(
-        ["sh", "-c", procfile()["worker"] + " --help"],
-        cwd=ROOT,
-        env=subprocess_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = runs_in_checkout(["sh", "-c", procfile()["worker"] + " --help"], tmp_path)
     assert "--processes" in done.stdout
 
 
 def test_procfile_release_command_migrates_a_fresh_database(tmp_path):
-    env = subprocess_env(tmp_path)
-    done = subprocess.run(
-        ["sh", "-c", procfile()["release"]],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    runs_in_checkout(["sh", "-c", procfile()["release"]], tmp_path, timeout=180)
     assert (tmp_path / "mooch.db").stat().st_size > 0

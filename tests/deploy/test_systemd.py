@@ -18,8 +18,8 @@ from tests.deploy.support import (
     in_repo,
     names_a_real_target,
     read_by_code,
+    runs_in_checkout,
     source_text,
-    subprocess_env,
     worker_help_parses,
     worker_options,
 )
@@ -153,15 +153,7 @@ def test_web_unit_serves_wsgi_app_and_stops_within_its_timeout():
 def test_web_unit_command_loads_the_app(tmp_path):
     """The unit's gunicorn command line, run from this checkout with --check-config."""
     words = shlex.split(value(unit("mooch-web.service"), "Service", "ExecStart"))
-    done = subprocess.run(
-        [str(in_repo(words[0])), *words[1:], "--check-config"],
-        cwd=ROOT,
-        env=subprocess_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    runs_in_checkout([str(in_repo(words[0])), *words[1:], "--check-config"], tmp_path)
 
 
 @pytest.mark.parametrize("backoff", [True, False], ids=["systemd>=254", "older"])
