@@ -165,21 +165,17 @@ def report(address: str, reason: str, *, complaint: bool = False) -> None:
 
 def suppressed(address: str) -> MailSuppression | None:
     """The address's entry if it no longer gets mail (part of the caller's session)."""
-    return db.session.scalar(
-        select(MailSuppression).where(
-            MailSuppression.address == key(address), MailSuppression.suppressed_at.is_not(None)
-        )
-    )
+    return db.session.scalar(select(MailSuppression).where(*_suppressing(address)))
 
 
 def suppressed_query(address: str):
     """The key of the address's entry if it no longer gets mail, as a scalar subquery
     (NULL otherwise), for a caller that asks it with other things in one statement."""
-    return (
-        select(MailSuppression.address)
-        .where(MailSuppression.address == key(address), MailSuppression.suppressed_at.is_not(None))
-        .scalar_subquery()
-    )
+    return select(MailSuppression.address).where(*_suppressing(address)).scalar_subquery()
+
+
+def _suppressing(address: str) -> tuple:
+    return MailSuppression.address == key(address), MailSuppression.suppressed_at.is_not(None)
 
 
 def listed() -> list[MailSuppression]:
