@@ -21,12 +21,13 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import Flask, g, has_app_context, has_request_context, request
-from flask_babel import Babel, force_locale, get_locale, refresh
+from flask_babel import Babel, force_locale, get_locale, get_translations, refresh
 from flask_babel import lazy_gettext as _l
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -184,6 +185,13 @@ def select_zone() -> str | None:
     return zone_name()
 
 
+# The language a `speaking_to` block speaks, as (its code, its catalogue), for this
+# thread. Flask-Babel finds the catalogue again on every message through `g` (ten
+# context lookups each, a fifth of a mail's rendering); a mail knows its reader's
+# before its first message.
+_speaking: ContextVar[tuple[str, object] | None] = ContextVar("mooch_speaking", default=None)
+
+
 @contextmanager
 def speaking_to(user) -> Iterator[None]:
     """The block speaks `user`'s language and shows moments in `user`'s time zone,
@@ -193,9 +201,11 @@ def speaking_to(user) -> Iterator[None]:
         if has_app_context():
             g.mooch_zone = zone_name_of(user)
             refresh()  # Flask-Babel's cached zone; force_locale keeps the locale
+        speaking = _speaking.set((str(get_locale() or SOURCE), get_translations()))
         try:
             yield
         finally:
+            _speaking.reset(speaking)
             if has_app_context():
                 if previous:
                     g.mooch_zone = previous
@@ -205,7 +215,15 @@ def speaking_to(user) -> Iterator[None]:
 
 
 def current_locale() -> str:
-    return str(get_locale() or SOURCE)
+    speaking = _speaking.get()
+    return speaking[0] if speaking else str(get_locale() or SOURCE)
+
+
+def translations():
+    """The catalogue being spoken: the `speaking_to` block's, else Flask-Babel's
+    choice for the request (an empty one outside any)."""
+    speaking = _speaking.get()
+    return speaking[1] if speaking else get_translations()
 
 
 def lower_first(text: str) -> str:
@@ -317,6 +335,14 @@ def init_app(app: Flask) -> None:
     # request chooses its language afresh, and leaves none behind.
     app.before_request(refresh)
     app.teardown_request(lambda exc: refresh())
+    # Flask-Babel's own callables, reading the catalogue through `translations`.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
     app.jinja_env.filters["lower_first"] = lower_first
     app.jinja_env.filters["upper_first"] = upper_first
     app.jinja_env.filters["day"] = day

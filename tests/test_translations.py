@@ -205,6 +205,64 @@ def test_moments_in_mail_are_in_the_recipients_time_zone(app, make):
     assert i18n.moment(moment) == "1 Mar 2026, 23:30 UTC"
 
 
+SAID = "{{ _('Open Mooch') }}, {{ ngettext('%(num)d day', '%(num)d days', 2) }}"
+
+
+def _said() -> str:
+    """Two messages of the catalogue, through a template's gettext and ngettext."""
+    from flask import render_template_string
+
+    return render_template_string(SAID)
+
+
+def test_a_block_speaking_to_someone_inside_another_speaks_their_language_then_the_first(app, make):
+    lena, bram = make.user("Lena"), make.user("Bram")
+    lena.locale = "de"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        app.preprocess_request()
+        assert _said() == "Open Mooch, 2 days"
+        with i18n.speaking_to(lena):
+            assert _said() == "Mooch öffnen, 2 Tage"
+            assert i18n.current_locale() == "de"
+            with i18n.speaking_to(bram):
+                assert _said() == "Open Mooch, 2 days"
+                assert i18n.current_locale() == "en"
+            assert _said() == "Mooch öffnen, 2 Tage"
+        assert _said() == "Open Mooch, 2 days"
+    with app.test_request_context(headers={"Accept-Language": "de"}):
+        app.preprocess_request()
+        assert _said() == "Mooch öffnen, 2 Tage"  # a page still speaks its reader's
+
+
+def test_threads_writing_mail_at_once_each_speak_their_own_readers_language(app, make):
+    """The worker's sending threads compose side by side: the language one of them
+    speaks is its own (a context variable per thread), never its neighbour's."""
+    import threading
+
+    lena, bram = make.user("Lena"), make.user("Bram")
+    lena.locale = "de"
+    db.session.commit()
+    readers = {"de": lena.id, "en": bram.id}
+    both_speaking = threading.Barrier(2, timeout=10)
+    said: dict[str, list[str]] = {}
+
+    def write(language: str) -> None:
+        with app.app_context():
+            reader = db.session.get(type(lena), readers[language])
+            with i18n.speaking_to(reader):
+                both_speaking.wait()  # the other thread is inside its block too
+                said[language] = [_said() for _ in range(20)]
+            db.session.remove()
+
+    threads = [threading.Thread(target=write, args=(code,)) for code in readers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert said["de"] == ["Mooch öffnen, 2 Tage"] * 20
+    assert said["en"] == ["Open Mooch, 2 days"] * 20
+
+
 def test_delivered_mail_is_in_the_recipients_language(app, make, delivered):
     lena, bram = make.user("Lena"), make.user("Bram")
     lena.locale = "de"
