@@ -32,6 +32,10 @@ def create_app(config: Mapping | None = None) -> Flask:
 
     security.init_app(app)  # headers, cookie flags, TRUSTED_PROXIES
 
+    from app import after_response
+
+    after_response.init_app(app)  # mail's jobs are enqueued once the response is sent
+
     from app import models
 
     @login.user_loader

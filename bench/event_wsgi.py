@@ -8,13 +8,16 @@ request carries the header X-Bench-Mail, which picks how its mail goes:
             then, before the response, each one is delivered (app.notifications.
             delivery.deliver: claim, compose, SMTP, record) instead of enqueued.
 
-For bench code only: it patches two functions of the app at import.
+For bench code only: it patches two functions of the app at import (the outbox hands
+a request's new rows to app.after_response.later, to be enqueued after the response;
+inline takes them from there).
 """
 
 from __future__ import annotations
 
 from flask import g, has_request_context, request
 
+import app.after_response as after_response
 import app.lending.service as lending
 from app.notifications import outbox
 from app.notifications.delivery import deliver
@@ -28,7 +31,7 @@ def _mode() -> str | None:
 
 
 _record_step = lending.record_step
-_enqueue = outbox.enqueue
+_later = after_response.later
 
 
 def record_step(step, **kw):
@@ -37,15 +40,16 @@ def record_step(step, **kw):
     return _record_step(step, **kw)
 
 
-def enqueue(ids):
-    if _mode() == "inline":
+def later(fn, *args):
+    if _mode() == "inline" and fn is outbox._enqueue_to:
+        _queue, ids = args
         g.setdefault("bench_inline", []).extend(ids)
         return True
-    return _enqueue(ids)
+    return _later(fn, *args)
 
 
 lending.record_step = record_step
-outbox.enqueue = enqueue
+after_response.later = later
 
 
 @app.after_request

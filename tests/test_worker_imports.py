@@ -16,6 +16,8 @@ WEB_SIDE = (
     "app.admin",
     "app.dev",
     "app.hooks",  # the mail providers' webhooks
+    "app.testing",  # the app's test client
+    "flask.testing",
     "flask_limiter",
     "flask_wtf",
     "wtforms",

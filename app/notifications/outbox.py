@@ -18,8 +18,9 @@ from flask import current_app
 from flask_sqlalchemy.session import Session
 from sqlalchemy import ColumnElement, event, select
 
+from app import after_response
 from app.extensions import db
-from app.jobqueue import QueueUnavailable, job_queue
+from app.jobqueue import JobQueue, QueueUnavailable, job_queue
 from app.models import AuditEvent, Loan, MailSuppression, Notification, User, utcnow
 from app.notifications import preferences, suppression
 from app.notifications.notifiers import NOTIFIERS, PAST_SUPPRESSION
@@ -137,8 +138,10 @@ def _collect_new(session, flush_context) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _enqueue_committed(session) -> None:
+    # In a request, once its response is sent: nobody waits for the round trip to
+    # Redis (app.after_response). If that never happens, the relay enqueues them.
     ids = session.info.pop(_NEW_IDS, None)
-    if ids:
+    if ids and not after_response.later(_enqueue_to, job_queue(), ids):
         enqueue(ids)
 
 
@@ -151,8 +154,13 @@ def enqueue(ids: Sequence[int], once: bool = False) -> bool:
     """One job per notification, in one round trip (`once`: only for ids with no job
     at all, for rows someone else may be enqueueing too). Never raises: a row whose
     job could not be enqueued stays pending and the relay picks it up."""
+    return _enqueue_to(job_queue(), ids, once)
+
+
+def _enqueue_to(queue: JobQueue, ids: Sequence[int], once: bool = False) -> bool:
+    """`enqueue` on a given queue: it needs no app context."""
     try:
-        job_queue().enqueue(ids, once=once)
+        queue.enqueue(ids, once=once)
         return True
     except QueueUnavailable as exc:
         log.warning("could not enqueue notifications %s, the relay will: %s", list(ids), exc)

@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 import pytest
 from flask import g
-from flask.testing import FlaskClient
 
 from app.models import User
+from app.testing import ClosingClient
 from tests.support import log_in_client
 
 
-class Browser(FlaskClient):
+class Browser(ClosingClient):
     """A test client that forgets the logged-in user between requests.
 
     The `app` fixture keeps one app context pushed for the whole test and every
