@@ -89,6 +89,34 @@ def test_delivery_records_message_id_and_time(make, delivered):
     assert compose(row).msgId == message["Message-ID"]  # a resend carries the same id
 
 
+def test_every_statement_of_a_delivery_runs_outside_a_transaction(app, make, delivered):
+    """The read, the claim and the record each commit as they run: no BEGIN and
+    ROLLBACK around the read (on PostgreSQL two round trips of a mail's five)."""
+    from sqlalchemy import event
+
+    lena = make.user("Lena")
+    lending.create_loan(lena, "lender", "bram@example.com", "tent")
+    statements = []
+
+    def look(connection, cursor, statement, parameters, context, executemany) -> None:
+        if "notifications" in statement.split("WHERE")[0]:
+            dbapi = cursor.connection
+            outside = (
+                dbapi.isolation_level is None  # sqlite3
+                if type(dbapi).__module__.startswith("sqlite3")
+                else dbapi.autocommit  # psycopg
+            )
+            statements.append((statement.split()[0], outside))
+
+    event.listen(db.engine, "before_cursor_execute", look)
+    try:
+        [message] = delivered.run()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", look)
+    assert "bram@example.com" in message["To"]
+    assert statements == [("SELECT", True), ("UPDATE", True), ("UPDATE", True)]
+
+
 def wait_until(moment) -> None:
     while utcnow() < moment:
         time.sleep(0.05)
