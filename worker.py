@@ -90,8 +90,10 @@ def work(args: argparse.Namespace) -> int:
 
     from app import create_worker_app
     from app.worker.clock import Clock
+    from app.worker.memory import limit_malloc_arenas
     from app.worker.runner import Limits, build_worker, rss_mb
 
+    limit_malloc_arenas()  # before any thread: the sending threads share two
     app = create_worker_app()
     limits = Limits(max_jobs=args.max_jobs, max_memory_mb=args.max_memory_mb)
     if args.max_memory_mb and rss_mb() > args.max_memory_mb:
