@@ -186,9 +186,9 @@ def select_zone() -> str | None:
 
 
 # The language a `speaking_to` block speaks, as (its code, its catalogue), for this
-# thread. Flask-Babel finds the catalogue again on every message through `g` (ten
-# context lookups each, a fifth of a mail's rendering); a mail knows its reader's
-# before its first message.
+# thread. Flask-Babel finds the catalogue again for every message through `g`, about
+# ten context lookups each (a quarter of the function calls of composing a mail); a
+# mail knows its reader's before its first message.
 _speaking: ContextVar[tuple[str, object] | None] = ContextVar("mooch_speaking", default=None)
 
 

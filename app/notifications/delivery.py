@@ -129,8 +129,9 @@ def _read_in_autocommit() -> None:
     """The read that starts a delivery runs outside a transaction: one statement (the
     row and all it mentions, EVERYTHING_MAIL_SHOWS), which sees what had committed when
     it started, as it would in PostgreSQL's READ COMMITTED transaction, without the
-    BEGIN and ROLLBACK round trips around it (two of a mail's five). Only a session with
-    no transaction open yet can be told so; one in a transaction reads in it."""
+    BEGIN and ROLLBACK around it: two of the five statements a mail cost, each a round
+    trip. Only a session with no transaction open yet can be told so; one in a
+    transaction reads in it."""
     if not db.session().in_transaction():
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 

@@ -1,12 +1,12 @@
 """The worker's memory: how many malloc arenas its threads share.
 
-glibc gives each thread that allocates while another holds the lock an arena of its
-own, up to eight per core, and memory freed in one arena serves only that arena. With
+glibc gives a thread that allocates an arena of its own whenever the others are in
+use, up to eight per core, and memory freed in one arena serves only that arena. With
 WORKER_CONCURRENCY sending threads (16 by default), each building messages, every
-thread soon has one, and their free space adds up: a worker on this 2-core machine
-went from 70 MiB idle to 83 MiB after its first 600 mails, 80 MiB with two arenas,
-at the same rate of mail (`python -m bench.pipeline --quick`, MALLOC_ARENA_MAX=2 and
-without). The threads mostly wait on SMTP, so two arenas are enough to share.
+thread soon has one, and their free space adds up. On this 2-core machine a worker
+went from 70 MiB idle to 86 MiB after 2,000 mails, and to 80 MiB with two arenas, at
+the same rate of mail (two full `make bench` runs, P5). The threads mostly wait on
+SMTP, so two arenas are enough to share.
 """
 
 from __future__ import annotations
