@@ -124,6 +124,7 @@ def rows_pipeline(p: dict) -> tuple[list[tuple[str, ...]], list[str]]:
     rss = p3["peak_worker_rss_mib"]
     idle, warm, end = p5["idle_mib"], p5["warm_mib"], p5["end_mib"]
     growth = p5["growth_mib"]
+    from_idle = [e - i for e, i in zip(end, idle, strict=True)]
     mib = " / ".join
     rows = [
         ("P2", f"{plan['mails']} mails into a local sink, 2 processes, mails/s",
@@ -154,12 +155,13 @@ def rows_pipeline(p: dict) -> tuple[list[tuple[str, ...]], list[str]]:
          mib(f"{v:.1f}" for v in idle) + " MiB",
          f"supervisor {p5['supervisor_mib']:.1f} MiB",
          "≤ 60 MiB", verdict(max(idle) <= 60)),
-        ("P5", f"worker RSS growth, mails {p5['warm_after_mails']:,} → {p5['mails']:,} "
-               "(each of 2)",
-         mib(f"{v:+.1f}" for v in growth) + " MiB",
-         f"at {p5['warm_after_mails']:,}: " + mib(f"{v:.1f}" for v in warm) + " MiB; from idle "
-         + mib(f"{e - i:+.1f}" for e, i in zip(end, idle, strict=True)) + " MiB",
-         "≤ 5 MiB", verdict(max(growth) <= 5)),
+        # The issue's growth is from idle ("85 → 97 MiB"); from the first mails on,
+        # the warm-up (a connection per thread, compiled templates) is left out.
+        ("P5", f"worker RSS growth, idle → {p5['mails']:,} mails (each of 2)",
+         mib(f"{v:+.1f}" for v in from_idle) + " MiB",
+         f"from {p5['warm_after_mails']:,} mails on: " + mib(f"{v:+.1f}" for v in growth)
+         + f" MiB (at {p5['warm_after_mails']:,}: " + mib(f"{v:.1f}" for v in warm) + " MiB)",
+         "≤ 5 MiB", verdict(max(from_idle) <= 5)),
     ]  # fmt: skip
     if "P7" in p:
         p7 = p["P7"]
@@ -179,8 +181,8 @@ def rows_pipeline(p: dict) -> tuple[list[tuple[str, ...]], list[str]]:
         f"(achieved {p4['achieved_offer_per_second']:.0f}/s), same 2 workers as P5, after "
         f"the first {p5['warm_after_mails']:,} mails warmed them up.",
         f"P5: {p5['mails']:,} mails in all (the issue asks 100,000: what fits the time), "
-        f"on the same 2 worker processes; growth counted from after the first "
-        f"{p5['warm_after_mails']:,}.",
+        f"on the same 2 worker processes; growth counted from idle, and beside it from "
+        f"after the first {p5['warm_after_mails']:,}.",
     ]
     if "P7" in p:
         notes.append(
