@@ -19,6 +19,7 @@ from app.accounts import service as accounts
 from app.extensions import db
 from app.jobqueue import job_id, job_queue
 from app.lending import service as lending
+from app.models import User
 from app.notifications import outbox
 from tests.support import notifications
 
@@ -104,7 +105,7 @@ def test_a_request_that_raises_still_enqueues_what_it_committed(settings, make):
 
     @crashing.route("/commits-then-crashes", methods=["POST"])
     def commits_then_crashes():
-        lena = db.session.get(type(user), user_id)
+        lena = db.session.get(User, user_id)
         lending.create_loan(lena, "lender", "bram@example.com", "ladder")  # commits
         raise RuntimeError("after the commit")
 

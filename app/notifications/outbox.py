@@ -141,8 +141,10 @@ def _enqueue_committed(session) -> None:
     # In a request, once its response is sent: nobody waits for the round trip to
     # Redis (app.after_response). If that never happens, the relay enqueues them.
     ids = session.info.pop(_NEW_IDS, None)
-    if ids and not after_response.later(_enqueue_to, job_queue(), ids):
-        enqueue(ids)
+    if ids:
+        queue = job_queue()
+        if not after_response.later(_enqueue_to, queue, ids):
+            _enqueue_to(queue, ids)
 
 
 @event.listens_for(Session, "after_rollback")
