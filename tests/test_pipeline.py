@@ -117,6 +117,54 @@ def test_every_statement_of_a_delivery_runs_outside_a_transaction(app, make, del
     assert statements == [("SELECT", True), ("UPDATE", True), ("UPDATE", True)]
 
 
+def test_a_delivery_reads_and_claims_on_one_connection_and_holds_none_while_sending(
+    app, make, mail_server
+):
+    """The read and the claim share one connection from the pool, returned before the
+    SMTP conversation; recording the mail sent takes another. Two checkouts a mail, not
+    three: on PostgreSQL each is a round trip for the pool's ping."""
+    from sqlalchemy import event
+
+    from app.notifications.delivery import deliver
+
+    bob = make.user("Bob")
+    row = outbox.record("welcome", bob)
+    db.session.commit()
+    notification_id = row.id
+    db.session.remove()
+    seen = []
+
+    def out(*_) -> None:
+        seen.append(("checkout", len(mail_server.messages)))
+
+    def back(*_) -> None:
+        seen.append(("checkin", len(mail_server.messages)))
+
+    def statement(connection, cursor, text, *_) -> None:
+        if "notifications" in text.split("WHERE")[0]:
+            seen.append((text.split()[0], len(mail_server.messages)))
+
+    hooks = [(db.engine.pool, "checkout", out), (db.engine.pool, "checkin", back)]
+    hooks.append((db.engine, "before_cursor_execute", statement))
+    for target, name, hook in hooks:
+        event.listen(target, name, hook)
+    try:
+        assert deliver(notification_id) == "sent"
+    finally:
+        for target, name, hook in hooks:
+            event.remove(target, name, hook)
+    # The second number: mails the server had received at that moment.
+    assert seen == [
+        ("checkout", 0),
+        ("SELECT", 0),
+        ("UPDATE", 0),
+        ("checkin", 0),
+        ("checkout", 1),
+        ("UPDATE", 1),
+        ("checkin", 1),
+    ]
+
+
 def wait_until(moment) -> None:
     while utcnow() < moment:
         time.sleep(0.05)

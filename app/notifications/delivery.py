@@ -64,10 +64,13 @@ def backoff(attempts: int) -> float:
     )
 
 
-def _write(statement, **params) -> int:
+def _write(statement, connection=None, **params) -> int:
     """One UPDATE in autocommit: its lock is held inside the database's own step, never
     across Python code (with many sending threads, a lock held while the GIL goes to
-    another thread is what stalls everyone). Returns the rows changed."""
+    another thread is what stalls everyone). On `connection`, which must be in
+    autocommit, or else on one taken from the pool for it. Returns the rows changed."""
+    if connection is not None:
+        return connection.execute(statement, params).rowcount
     with db.engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT")
         return connection.execute(statement, params).rowcount
@@ -87,12 +90,12 @@ _SENT = (
 )
 
 
-def _claim(notification_id: int) -> bool:
+def _claim(notification_id: int, connection=None) -> bool:
     """The conditional UPDATE that makes this worker the row's only sender, for a
-    lease, committed as it runs."""
+    lease, committed as it runs (on `connection`, in autocommit, if given)."""
     now = utcnow()
     lease = timedelta(seconds=current_app.config["NOTIFICATION_CLAIM_SECONDS"])
-    return _write(_CLAIM, nid=notification_id, now=now, until=now + lease) == 1
+    return _write(_CLAIM, connection, nid=notification_id, now=now, until=now + lease) == 1
 
 
 # Recording the outcome must outlast a busy database: a `sent` that is never written
@@ -125,15 +128,17 @@ def _finish(notification_id: int, statement=None, **values) -> None:
             wait *= 2
 
 
-def _read_in_autocommit() -> None:
+def _read_in_autocommit():
     """The read that starts a delivery runs outside a transaction: one statement (the
     row and all it mentions, EVERYTHING_MAIL_SHOWS), which sees what had committed when
     it started, as it would in PostgreSQL's READ COMMITTED transaction, without the
     BEGIN and ROLLBACK around it: two of the five statements a mail cost, each a round
     trip. Only a session with no transaction open yet can be told so; one in a
-    transaction reads in it."""
-    if not db.session().in_transaction():
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    transaction reads in it. Returns the session's connection if it is in autocommit,
+    else None."""
+    if db.session().in_transaction():
+        return None
+    return db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def deliver(notification_id: int) -> str:
@@ -141,7 +146,7 @@ def deliver(notification_id: int) -> str:
     started = time.monotonic()
     # Read and build first, without a lock, then claim: a row that is not due (sent, or
     # another worker's) costs a read and no write.
-    _read_in_autocommit()
+    autocommit = _read_in_autocommit()
     notification = db.session.get(Notification, notification_id, options=EVERYTHING_MAIL_SHOWS)
     if notification is None or not outbox.is_due(
         notification.status, notification.not_before, utcnow()
@@ -155,8 +160,14 @@ def deliver(notification_id: int) -> str:
         building_failed = None
     except Exception as exc:  # a template or data bug: retrying will not fix it
         message, building_failed = None, exc
-    db.session.rollback()  # end the read before the claim's write
-    if not _claim(notification_id):
+    if autocommit is None:
+        db.session.rollback()  # end the read's transaction before the claim's write
+    # In autocommit the claim goes on the read's connection: a checkout (and on
+    # PostgreSQL the pool's ping) fewer a mail. Either way no connection is held
+    # through the SMTP conversation.
+    claimed = _claim(notification_id, autocommit)
+    db.session.rollback()
+    if not claimed:
         return "skipped"
     try:
         if building_failed is not None:
