@@ -251,7 +251,53 @@ def day(value: date | datetime | None, form: str = "short") -> str:
         return ""
     if isinstance(value, datetime):
         value = _zoned(value).date()
-    return format_date(value, str(FORMATS[form]), locale=current_locale())
+    pattern, code = str(FORMATS[form]), current_locale()
+    try:
+        return format_date(value, pattern, locale=_date_locale(code))
+    except KeyError:  # a pattern asking for more than DATE_NAMES holds: Babel's own data
+        return format_date(value, pattern, locale=code)
+
+
+# What a date pattern writes with, beyond numbers (translations/dates.json).
+DATE_NAMES = ("days", "months", "quarters", "eras")
+DATES = os.path.join(TRANSLATIONS, "dates.json")
+
+
+@cache
+def _date_locale(code: str):
+    """Babel's Locale for `code` holding only its DATE_NAMES, read from
+    translations/dates.json (Babel's own CLDR names, which `devtools.translations
+    update` writes there), or `code` itself for a language the file lacks. Babel
+    loads the whole of a language's CLDR data for its first date, and its global data
+    to find the language's parent: 4 MiB a process for English alone, in every worker
+    that writes a due date into a mail. The names are a few KiB."""
+    import json
+
+    from babel import Locale
+    from babel.core import parse_locale
+    from babel.localedata import LocaleDataDict
+
+    try:
+        with open(DATES, encoding="utf-8") as f:
+            names = json.load(f, object_hook=_numbered).get(code)
+    except OSError:
+        names = None
+    if not names:
+        return code
+
+    class DateNames(Locale):
+        @property
+        def _data(self) -> LocaleDataDict:
+            return self._names
+
+    locale = DateNames(*parse_locale(code))
+    locale._names = LocaleDataDict(names)
+    return locale
+
+
+def _numbered(table: dict) -> dict:
+    """JSON's keys are text; Babel looks a weekday, month or quarter up by number."""
+    return {int(key) if key.isdigit() else key: value for key, value in table.items()}
 
 
 def moment(value: datetime | None, form: str = "moment") -> str:

@@ -4,6 +4,9 @@
                                               translations/messages.pot, then merge it
                                               into each language's messages.po
     python -m devtools.translations compile   each messages.po into its messages.mo
+    python -m devtools.translations dates     Babel's day and month names of every
+                                              language into translations/dates.json
+                                              (update does it too; app.i18n.day)
     python -m devtools.translations check     exit 1, listing them, if a message of the
                                               source has no translation in a language
                                               (missing, empty or fuzzy), or a
@@ -70,11 +73,45 @@ def languages(directory: Path = TRANSLATIONS) -> list[str]:
     )
 
 
+def date_names() -> dict:
+    """For English and every catalogue's language, the names a date is written with
+    (app.i18n.DATE_NAMES: days, months...), as Babel's CLDR data has them."""
+    import json
+
+    from babel import Locale
+
+    from app.i18n import DATE_NAMES, SOURCE
+
+    def plain(table):  # Babel's LocaleDataDict, its aliases followed, as JSON has it
+        if hasattr(table, "items"):
+            return {str(key): plain(value) for key, value in table.items()}
+        return table
+
+    names = {
+        code: {name: plain(getattr(Locale.parse(code), name)) for name in DATE_NAMES}
+        for code in [SOURCE, *languages()]
+    }
+    return json.loads(json.dumps(names))
+
+
+def write_date_names() -> Path:
+    import json
+
+    from app.i18n import DATES
+
+    with open(DATES, "w", encoding="utf-8") as f:
+        json.dump(date_names(), f, ensure_ascii=False, indent=1, sort_keys=True)
+        f.write("\n")
+    return Path(DATES)
+
+
 def update() -> None:
     """Extract, then merge the template into every language: new messages arrive
     untranslated, changed ones fuzzy (the check fails on both until a translator has
-    been by), removed ones are kept at the end as obsolete (#~)."""
+    been by), removed ones are kept at the end as obsolete (#~). Then every language's
+    date names (write_date_names)."""
     extract()
+    write_date_names()
     for code in languages():
         _babel(
             "update",
@@ -166,6 +203,8 @@ def main(argv: list[str]) -> int:
         update()
     elif command == "compile":
         compile_all()
+    elif command == "dates":
+        print(write_date_names())
     elif command == "check":
         found = problems()
         for code, wrong in found.items():
