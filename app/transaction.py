@@ -1,4 +1,5 @@
-"""One service action, one database transaction: all of it commits, or none of it."""
+"""One service action, one database transaction: all of it commits, or none of it.
+And its opposite, for a write that must not wait for one: `autocommit`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask_babel import gettext as _
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -36,3 +38,14 @@ def atomic() -> Iterator[None]:
     except BaseException:
         db.session.rollback()
         raise
+
+
+@contextmanager
+def autocommit() -> Iterator[Connection]:
+    """A connection of the block's own on which each statement commits as it runs,
+    whatever the session holds: no transaction, so no lock is held from one statement
+    to the next, nor across Python code between them (the outcome of a send, a
+    bounce: writes that another worker's may race)."""
+    with db.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection

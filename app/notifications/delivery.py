@@ -27,6 +27,7 @@ from app.notifications import outbox, suppression
 from app.notifications.compose import compose
 from app.notifications.mailer import SendAborted, mailer_for
 from app.notifications.pace import pace_for
+from app.transaction import autocommit
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,7 @@ def _write(statement, connection=None, **params) -> int:
     autocommit, or else on one taken from the pool for it. Returns the rows changed."""
     if connection is not None:
         return connection.execute(statement, params).rowcount
-    with db.engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit() as connection:
         return connection.execute(statement, params).rowcount
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from app.extensions import db
 from app.models import MailSuppression, utcnow
 from app.notifications.failures import explain
+from app.transaction import autocommit
 
 # A suppressed row's reason starts with one of these (the loan page and the admin say
 # why): the address bounced, or its owner marked our mail as spam.
@@ -129,8 +130,7 @@ def record_bounce(address: str, reason: str) -> bool:
             ),
         },
     )
-    with db.engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit() as connection:
         connection.execute(statement)
         suppressed = connection.execute(
             select(table.c.suppressed_at).where(table.c.address == key(address))
@@ -158,8 +158,7 @@ def report(address: str, reason: str, *, complaint: bool = False) -> None:
             "suppressed_at": func.coalesce(table.c.suppressed_at, now),
         },
     )
-    with db.engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit() as connection:
         connection.execute(statement)
 
 
