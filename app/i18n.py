@@ -245,16 +245,21 @@ def upper_first(text: str) -> str:
 def day(value: date | datetime | None, form: str = "short") -> str:
     """A calendar date (a due date) as the current language writes it: FORMATS[form].
     A date has no time zone; a datetime is first taken to the reader's zone."""
-    from babel.dates import format_date
-
     if value is None:
         return ""
     if isinstance(value, datetime):
         value = _zoned(value).date()
-    pattern, code = str(FORMATS[form]), current_locale()
+    return written(value, str(FORMATS[form]), current_locale())
+
+
+def written(value: date, pattern: str, code: str) -> str:
+    """`value` written by Babel with `pattern` in language `code`, from the language's
+    DATE_NAMES; a pattern that asks for more (a week number) from Babel's own data."""
+    from babel.dates import format_date
+
     try:
         return format_date(value, pattern, locale=_date_locale(code))
-    except KeyError:  # a pattern asking for more than DATE_NAMES holds: Babel's own data
+    except KeyError:
         return format_date(value, pattern, locale=code)
 
 

@@ -146,7 +146,7 @@ def deliver(notification_id: int) -> str:
     started = time.monotonic()
     # Read and build first, without a lock, then claim: a row that is not due (sent, or
     # another worker's) costs a read and no write.
-    autocommit = _read_in_autocommit()
+    reading_on = _read_in_autocommit()
     notification = db.session.get(Notification, notification_id, options=EVERYTHING_MAIL_SHOWS)
     if notification is None or not outbox.is_due(
         notification.status, notification.not_before, utcnow()
@@ -160,12 +160,12 @@ def deliver(notification_id: int) -> str:
         building_failed = None
     except Exception as exc:  # a template or data bug: retrying will not fix it
         message, building_failed = None, exc
-    if autocommit is None:
+    if reading_on is None:
         db.session.rollback()  # end the read's transaction before the claim's write
     # In autocommit the claim goes on the read's connection: a checkout (and on
     # PostgreSQL the pool's ping) fewer a mail. Either way no connection is held
     # through the SMTP conversation.
-    claimed = _claim(notification_id, autocommit)
+    claimed = _claim(notification_id, reading_on)
     db.session.rollback()
     if not claimed:
         return "skipped"
