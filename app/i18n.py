@@ -26,6 +26,8 @@ from datetime import UTC, date, datetime
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
+from babel import Locale
+from babel.localedata import LocaleDataDict
 from flask import Flask, g, has_app_context, has_request_context, request
 from flask_babel import Babel, force_locale, get_locale, get_translations, refresh
 from flask_babel import lazy_gettext as _l
@@ -270,34 +272,40 @@ DATES = os.path.join(TRANSLATIONS, "dates.json")
 
 @cache
 def _date_locale(code: str):
-    """Babel's Locale for `code` holding only its DATE_NAMES, read from
+    """Babel's Locale for `code` holding only its DATE_NAMES, from
     translations/dates.json (Babel's own CLDR names, which `devtools.translations
     update` writes there), or `code` itself for a language the file lacks. Babel
     loads the whole of a language's CLDR data for its first date, and its global data
     to find the language's parent: 4 MiB a process for English alone, in every worker
     that writes a due date into a mail. The names are a few KiB."""
-    import json
-
-    from babel import Locale
     from babel.core import parse_locale
-    from babel.localedata import LocaleDataDict
+
+    names = _date_names().get(code)
+    return _DateNames(names, *parse_locale(code)) if names else code
+
+
+@cache
+def _date_names() -> dict:
+    """translations/dates.json, read once; empty if it is missing."""
+    import json
 
     try:
         with open(DATES, encoding="utf-8") as f:
-            names = json.load(f, object_hook=_numbered).get(code)
+            return json.load(f, object_hook=_numbered)
     except OSError:
-        names = None
-    if not names:
-        return code
+        return {}
 
-    class DateNames(Locale):
-        @property
-        def _data(self) -> LocaleDataDict:
-            return self._names
 
-    locale = DateNames(*parse_locale(code))
-    locale._names = LocaleDataDict(names)
-    return locale
+class _DateNames(Locale):
+    """A Babel Locale whose data is the names given, not the language's CLDR data."""
+
+    def __init__(self, names: dict, *parts) -> None:
+        super().__init__(*parts)
+        self._names = LocaleDataDict(names)
+
+    @property
+    def _data(self) -> LocaleDataDict:
+        return self._names
 
 
 def _numbered(table: dict) -> dict:

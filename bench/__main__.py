@@ -122,9 +122,9 @@ def rows_pipeline(p: dict) -> tuple[list[tuple[str, ...]], list[str]]:
     serial = p3["serial"]
     by = {int(n): d["rate"] for n, d in p3.get("by_processes", {}).items()}
     rss = p3["peak_worker_rss_mib"]
-    idle, warm, end = p5["idle_mib"], p5["warm_mib"], p5["end_mib"]
+    idle, warm = p5["idle_mib"], p5["warm_mib"]
     growth = p5["growth_mib"]
-    from_idle = [e - i for e, i in zip(end, idle, strict=True)]
+    from_idle = p5["growth_from_idle_mib"]
     mib = " / ".join
     rows = [
         ("P2", f"{plan['mails']} mails into a local sink, 2 processes, mails/s",
