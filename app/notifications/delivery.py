@@ -23,16 +23,17 @@ from sqlalchemy.orm import joinedload
 from app import metrics
 from app.extensions import db
 from app.models import AuditEvent, Loan, Notification, utcnow
-from app.notifications import outbox, suppression
+from app.notifications import outbox, reading, suppression
 from app.notifications.compose import compose
 from app.notifications.mailer import SendAborted, mailer_for
+from app.notifications.notifiers import DIGEST
 from app.notifications.pace import pace_for
 from app.transaction import autocommit
 
 log = logging.getLogger(__name__)
 
 
-# One query for the row and every row its mail mentions, instead of a lazy load each.
+# A digest's read (_read): the row and every row its mail mentions in one query.
 EVERYTHING_MAIL_SHOWS = (
     joinedload(Notification.recipient),
     joinedload(Notification.loan).joinedload(Loan.lender),
@@ -128,45 +129,44 @@ def _finish(notification_id: int, statement=None, **values) -> None:
             wait *= 2
 
 
-def _read_in_autocommit():
-    """The read that starts a delivery runs outside a transaction: one statement (the
-    row and all it mentions, EVERYTHING_MAIL_SHOWS), which sees what had committed when
-    it started, as it would in PostgreSQL's READ COMMITTED transaction, without the
-    BEGIN and ROLLBACK around it: two of the five statements a mail cost, each a round
-    trip. Only a session with no transaction open yet can be told so; one in a
-    transaction reads in it. Returns the session's connection if it is in autocommit,
-    else None."""
-    if db.session().in_transaction():
-        return None
-    return db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+def _read(connection, notification_id: int) -> Notification | None:
+    """The row and everything its mail shows (app.notifications.reading), on
+    `connection`. A digest is read by the session instead: what it carries (its
+    `covered` rows and their loans) is loaded as it is rendered."""
+    notification = reading.read(connection, notification_id)
+    if notification is not None and notification.notifier == DIGEST:
+        return db.session.get(Notification, notification_id, options=EVERYTHING_MAIL_SHOWS)
+    return notification
 
 
 def deliver(notification_id: int) -> str:
     """Deliver one notification; returns what happened (for logs and job results)."""
     started = time.monotonic()
-    # Read and build first, without a lock, then claim: a row that is not due (sent, or
-    # another worker's) costs a read and no write.
-    reading_on = _read_in_autocommit()
-    notification = db.session.get(Notification, notification_id, options=EVERYTHING_MAIL_SHOWS)
-    if notification is None or not outbox.is_due(
-        notification.status, notification.not_before, utcnow()
-    ):
+    # Whatever the caller's session had open ends here: the claim must not wait on it.
+    if db.session().in_transaction():
         db.session.rollback()
-        return "skipped"
-    label = (notification.notifier, notification.recipient_email.rsplit("@", 1)[-1])
-    created_at = notification.created_at
-    try:
-        message = compose(notification)
-        building_failed = None
-    except Exception as exc:  # a template or data bug: retrying will not fix it
-        message, building_failed = None, exc
-    if reading_on is None:
-        db.session.rollback()  # end the read's transaction before the claim's write
-    # In autocommit the claim goes on the read's connection: a checkout (and on
-    # PostgreSQL the pool's ping) fewer a mail. Either way no connection is held
-    # through the SMTP conversation.
-    claimed = _claim(notification_id, reading_on)
-    db.session.rollback()
+    # Read and build first, without a lock, then claim: a row that is not due (sent, or
+    # another worker's) costs a read and no write. Both statements run on one
+    # connection in autocommit, outside any transaction: the read sees what had
+    # committed when it started, as in PostgreSQL's READ COMMITTED, without a BEGIN
+    # and a ROLLBACK around it. The connection goes back to the pool before the SMTP
+    # conversation.
+    with autocommit() as connection:
+        notification = _read(connection, notification_id)
+        if notification is None or not outbox.is_due(
+            notification.status, notification.not_before, utcnow()
+        ):
+            db.session.rollback()
+            return "skipped"
+        label = (notification.notifier, notification.recipient_email.rsplit("@", 1)[-1])
+        created_at = notification.created_at
+        try:
+            message = compose(notification)
+            building_failed = None
+        except Exception as exc:  # a template or data bug: retrying will not fix it
+            message, building_failed = None, exc
+        db.session.rollback()  # a digest's read, or whatever composing loaded
+        claimed = _claim(notification_id, connection)
     if not claimed:
         return "skipped"
     try:
