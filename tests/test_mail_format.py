@@ -13,6 +13,7 @@ import email.policy
 import re
 import socket
 from email.header import decode_header, make_header
+from email.mime.text import MIMEText
 from email.utils import getaddresses
 
 import pytest
@@ -24,7 +25,7 @@ from app.accounts import service as accounts
 from app.extensions import db
 from app.lending import service as lending
 from app.notifications import outbox
-from app.notifications.mailer import OutgoingMessage
+from app.notifications.mailer import UTF8, WRITE_POLICY, OutgoingMessage, text_part
 from devtools.mailcatcher import Caught
 from tests.api.client import Api
 from tests.support import notifications, text_of
@@ -258,6 +259,17 @@ def test_any_body_reads_back_as_itself_in_lines_of_at_most_76(body, subtype):
     assert b"=0A" not in wire.upper() and b"=0D" not in wire.upper()
     expected = body.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
     assert part.get_payload(decode=True) == expected
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(body=BODY, subtype=st.sampled_from(["plain", "html"]))
+@example(body="", subtype="plain")
+def test_a_text_part_is_the_bytes_mimetext_writes(body, subtype):
+    """mailer.text_part builds its parts without MIMEText (for speed), and must write
+    exactly what MIMEText with our UTF-8 writes, alone and in a message."""
+    ours, stdlib = text_part(body, subtype), MIMEText(body, subtype, UTF8)
+    assert ours.as_bytes() == stdlib.as_bytes()
+    assert ours.as_bytes(policy=WRITE_POLICY) == stdlib.as_bytes(policy=WRITE_POLICY)
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)

@@ -27,7 +27,7 @@ from email.encoders import encode_base64
 from email.headerregistry import HeaderRegistry
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.mime.nonmultipart import MIMENonMultipart
 from email.policy import EmailPolicy, Policy
 from email.utils import formatdate
 from functools import lru_cache
@@ -248,8 +248,8 @@ class OutgoingMessage(Message):
     def envelope_to(self) -> list[str]:
         return [address for _, address in self.to]
 
-    def _mimetext(self, text: str | None, subtype: str = "plain") -> MIMEText:
-        return MIMEText(text or "", _subtype=subtype, _charset=UTF8)
+    def _mimetext(self, text: str | None, subtype: str = "plain") -> MIMENonMultipart:
+        return text_part(text or "", subtype)
 
     def _message(self):
         """Flask-Mail's message, built here: the same parts and headers, with ours
@@ -293,6 +293,16 @@ class OutgoingMessage(Message):
             message.attach(part)
         message.policy = WRITE_POLICY
         return message
+
+
+def text_part(text: str, subtype: str = "plain") -> MIMENonMultipart:
+    """A text part in UTF-8, quoted-printable: the bytes MIMEText(text, subtype, UTF8)
+    writes, built without what costs MIMEText half its time (it writes its
+    Content-Type, then parses it back to set the charset it was given)."""
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    part.set_payload(UTF8.body_encode(text))
+    return part
 
 
 def _boundary() -> str:
