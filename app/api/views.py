@@ -119,7 +119,7 @@ def fire_event(user, loan_id, body):
         expected_version=body.get("version"),
         note=body.get("note"),
     )
-    return serializers.loan(loan, user)
+    return serializers.loan(lending.read_again(loan), user)
 
 
 @route("openapi")

@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import exists, func, select, union
-from sqlalchemy.orm import selectinload
+from sqlalchemy import exists, func, inspect, select, union
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import flag_modified
 
 from app import throttle, validation
@@ -78,15 +78,27 @@ DUE_SOON_DAYS = 1
 # -- reading ------------------------------------------------------------------
 
 
+# Whoever reads a loan reads its two parties (to act on it, to mail the other one, to
+# show it): in the loan's own query, not one query each after it.
+WITH_PARTIES = (joinedload(Loan.lender), joinedload(Loan.borrower))
+
+
 def loan_for(user: User, loan_id: object) -> Loan:
     """The loan if `user` is one of its parties; NotFound otherwise, whether it
     exists or not, so that ids cannot be probed."""
     if not isinstance(loan_id, int) or isinstance(loan_id, bool) or not 0 < loan_id < 2**31:
         raise NotFound(_("No such loan."))
-    loan = db.session.get(Loan, loan_id)
+    loan = db.session.get(Loan, loan_id, options=WITH_PARTIES)
     if loan is None or loan.role_of(user) is None:
         raise NotFound(_("No such loan."))
     return loan
+
+
+def read_again(loan: Loan) -> Loan:
+    """`loan` as committed, with its parties, in one query: a commit expired all three,
+    and each would otherwise be read on its own."""
+    [loan_id] = inspect(loan).identity  # not loan.id, which would read the row alone
+    return db.session.get(Loan, loan_id, options=WITH_PARTIES, populate_existing=True)
 
 
 def _check_version(loan: Loan, expected_version: object) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 
+from app.extensions import db
 from app.lending import service as lending
 from app.lending import words
 from app.models import utcnow
@@ -347,3 +349,35 @@ def test_the_list_holds_my_loans_newest_first_and_no_one_elses(api, make):
     ]
     assert loans[0]["allowed_events"] == ["mark_returned"]
     assert api.get("/loans", as_=make.user("Nobody")).json["loans"] == []
+
+
+def test_an_event_reads_the_loan_with_its_parties_and_again_after_it_in_one_query(
+    api, make, enqueued
+):
+    """The loan is read with both parties in one query, before the event (to check it
+    and to mail the other party) and after its commit (for the answer): no query for
+    a party on its own."""
+    lena, bram = make.user("Lena"), make.user("Bram")
+    loan_id = make.loan(lena, bram, state="requested").id
+    headers = {"Authorization": f"Bearer {api.token(lena)}"}
+    db.session.commit()
+    db.session.expunge_all()  # as a request's own session starts
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        response = api.post(f"/loans/{loan_id}/events", {"event": "accept"}, headers=headers)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert response.status_code == 200, response.json
+    assert response.json["borrower"]["name"] == "Bram"
+    loan_reads = [s for s in statements if s.startswith("SELECT loans.id")]
+    assert len(loan_reads) == 2, statements
+    assert all(s.count("JOIN users AS") == 2 for s in loan_reads), loan_reads
+    # The only read of users alone is the bearer's, by its token.
+    users_alone = [s for s in statements if s.startswith("SELECT users.id") and "loans" not in s]
+    assert len(users_alone) == 1, statements
+    assert len(statements) <= 9, statements
