@@ -24,6 +24,9 @@ venv install: $(STAMP)
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -r requirements-dev.txt
+	# The bytecode `python -OO` loads, which the worker runs with (worker.py): without
+	# it on disk, each worker would compile what it imports at every start.
+	$(BIN)/python -OO -m compileall -q -j 0 $(VENV)/lib
 	touch $(STAMP)
 
 run: $(STAMP) translations-compile

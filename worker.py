@@ -7,6 +7,10 @@ relays the outbox and fires the loans' timed events. With --processes N (N > 1) 
 process becomes a supervisor of N such processes and replaces each one that exits.
 
 Every option has an environment variable (shown in brackets); the option wins.
+
+A worker runs without docstrings and asserts, as `python -OO` runs code: started any
+other way, it starts itself again so, in the same process. Unless PYTHONOPTIMIZE is
+set, which is then the choice.
 """
 
 from __future__ import annotations
@@ -143,10 +147,37 @@ def work(args: argparse.Namespace) -> int:
     return 0
 
 
+def without_docstrings() -> None:
+    """Start this same command again under `python -OO`, by exec: the process (and its
+    pid, which systemd, honcho or a supervisor watch) stays; it only loses what a
+    worker never reads, docstrings and asserts, which cost it about 7 MiB (the code it
+    loads is that much smaller). Nothing is done when the interpreter already runs so,
+    or when PYTHONOPTIMIZE says how it should. The saving needs the -OO bytecode
+    (`*.opt-2.pyc`) on disk: `make venv` writes it for the venv, and Python writes what
+    is missing wherever it may, at the first start."""
+    if sys.flags.optimize >= 2 or os.environ.get("PYTHONOPTIMIZE") or not sys.executable:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.execv(sys.executable, [sys.executable, "-OO", *sys.orig_argv[1:]])
+
+
+def interpreter_options() -> list[str]:
+    """The optimization this interpreter runs with, for the workers it starts."""
+    return ["-" + "O" * sys.flags.optimize] if sys.flags.optimize else []
+
+
 def supervise(args: argparse.Namespace) -> int:
     from app.worker.supervisor import Supervisor
 
-    command = [sys.executable, str(Path(__file__).resolve()), "run", "--processes", "1"]
+    command = [
+        sys.executable,
+        *interpreter_options(),
+        str(Path(__file__).resolve()),
+        "run",
+        "--processes",
+        "1",
+    ]
     for queue in args.queues or []:
         command += ["--queue", queue]
     command += [
@@ -342,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.logs import configure_logging
     from config import Config
 
+    argv_from_command_line = argv is None
     argv = sys.argv[1:] if argv is None else argv
     try:
         config = Config()
@@ -353,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging("WARNING")  # the report is the output
         return status(args)
     args = run_parser(config).parse_args(argv)
+    if argv_from_command_line:
+        without_docstrings()
     args.queues = args.queues or args.default_queues or None
     configure_logging(args.log_level)
     return supervise(args) if args.processes > 1 else work(args)

@@ -156,6 +156,40 @@ def test_a_memory_cap_below_a_fresh_worker_refuses_to_start(app, workers):
     assert "over the memory cap of 1 MB" in worker.output()
 
 
+# -- without docstrings (worker.without_docstrings) -------------------------------------
+
+
+def listening(worker) -> None:
+    wait_until(lambda: b"listening on" in worker.log.read_bytes(), f"{worker.name} to listen")
+
+
+def test_a_worker_starts_itself_again_without_docstrings_in_the_same_process(app, workers):
+    worker = workers.start()
+    listening(worker)
+    # The pid Popen gave is the worker's: it was replaced by exec, not forked.
+    assert psutil.Process(worker.pid).cmdline()[1:3] == ["-OO", "worker.py"], workers.tails()
+
+
+def test_pythonoptimize_in_the_environment_is_left_as_it_is(app, workers):
+    worker = workers.start(PYTHONOPTIMIZE="0")
+    listening(worker)
+    assert "-OO" not in psutil.Process(worker.pid).cmdline(), workers.tails()
+
+
+def test_a_supervisor_starts_its_workers_without_docstrings_at_once(app, workers):
+    supervisor = workers.start("--processes", "2")
+    children = wait_until(
+        lambda: len(supervisor.children()) == 2 and supervisor.children(),
+        "two workers",
+        details=workers.tails,
+    )
+    assert psutil.Process(supervisor.pid).cmdline()[1] == "-OO"
+    for child in children:
+        # Started with it: not started plain, to start itself again.
+        command = child.cmdline()
+        assert command[1] == "-OO" and command[2].endswith("worker.py"), command
+
+
 def test_limits_measure_this_process():
     assert Limits(max_jobs=2).after_job() is None
     limits = Limits(max_jobs=2)
