@@ -165,6 +165,28 @@ def test_a_delivery_reads_and_claims_on_one_connection_and_holds_none_while_send
     ]
 
 
+def test_a_delivery_ends_the_callers_transaction_and_makes_no_session_of_its_own(
+    app, make, mail_server
+):
+    """A transaction the caller left open (here, one holding SQLite's write lock) is
+    rolled back first, or the claim would wait on it; and a mail other than a digest
+    is read and recorded without a session at all."""
+    from app.notifications.delivery import deliver
+
+    bob, ann = make.user("Bob"), make.user("Ann")
+    first, second = outbox.record("welcome", bob), outbox.record("welcome", ann)
+    db.session.commit()
+    first_id, second_id = first.id, second.id
+    ann.name = "Ann, renamed and not committed"
+    db.session.flush()  # a write in an open transaction
+    assert deliver(first_id) == "sent"
+    assert not db.session().in_transaction()
+    db.session.remove()
+    assert deliver(second_id) == "sent"
+    assert not db.session.registry.has()
+    assert [m["To"].split()[0] for m in mail_server.messages] == ["Bob", "Ann"]
+
+
 def wait_until(moment) -> None:
     while utcnow() < moment:
         time.sleep(0.05)

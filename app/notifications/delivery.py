@@ -139,12 +139,18 @@ def _read(connection, notification_id: int) -> Notification | None:
     return notification
 
 
+def _end_session_transaction() -> None:
+    """Roll back whatever this thread's session has open, without making a session
+    where there is none: a delivery other than a digest needs none."""
+    if db.session.registry.has():
+        db.session.rollback()
+
+
 def deliver(notification_id: int) -> str:
     """Deliver one notification; returns what happened (for logs and job results)."""
     started = time.monotonic()
     # Whatever the caller's session had open ends here: the claim must not wait on it.
-    if db.session().in_transaction():
-        db.session.rollback()
+    _end_session_transaction()
     # Read and build first, without a lock, then claim: a row that is not due (sent, or
     # another worker's) costs a read and no write. Both statements run on one
     # connection in autocommit, outside any transaction: the read sees what had
@@ -156,7 +162,7 @@ def deliver(notification_id: int) -> str:
         if notification is None or not outbox.is_due(
             notification.status, notification.not_before, utcnow()
         ):
-            db.session.rollback()
+            _end_session_transaction()
             return "skipped"
         label = (notification.notifier, notification.recipient_email.rsplit("@", 1)[-1])
         created_at = notification.created_at
@@ -165,7 +171,7 @@ def deliver(notification_id: int) -> str:
             building_failed = None
         except Exception as exc:  # a template or data bug: retrying will not fix it
             message, building_failed = None, exc
-        db.session.rollback()  # a digest's read, or whatever composing loaded
+        _end_session_transaction()  # a digest's read, or whatever composing loaded
         claimed = _claim(notification_id, connection)
     if not claimed:
         return "skipped"
@@ -180,13 +186,13 @@ def deliver(notification_id: int) -> str:
         mailer.send(message)
         smtp_seconds = time.monotonic() - smtp_started
     except SendAborted as exc:
-        db.session.rollback()
+        _end_session_transaction()
         _give_back(notification_id)
         _log(notification_id, label, "given_back", started, exc)
         metrics.delivered(label[0], "given_back")
         return "given_back"
     except Exception as exc:
-        db.session.rollback()
+        _end_session_transaction()
         outcome = _failed(notification_id, exc)
         _log(notification_id, label, outcome, started, exc)
         metrics.delivered(label[0], outcome)
