@@ -128,6 +128,7 @@ def work(args: argparse.Namespace) -> int:
                 limits=limits,
                 grace=args.grace,
                 concurrency=args.concurrency,
+                stopping=stopping,
             )
             try:
                 worker.work(burst=args.burst, logging_level=args.log_level)

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -20,7 +21,7 @@ from rq import Queue
 from app.accounts import service as accounts
 from app.jobqueue import job_id, redis_connection
 from app.notifications.compose import mail_domain
-from app.worker.runner import Limits, rss_mb
+from app.worker.runner import Limits, build_worker, rss_mb
 from app.worker.supervisor import EXIT_GAVE_UP, FlapGuard
 from tests.processes import (
     ROOT,
@@ -147,6 +148,29 @@ def test_memory_cap_exits_0_after_the_job_that_crossed_it(app, mail_server, work
     assert "memory cap reached" in capped.output(), workers.tails()
     sent = [r for r in rows() if r.status == "sent"]
     assert 1 <= len(sent) < 20, [describe(r) for r in rows()]
+
+
+def test_a_stop_signalled_before_rq_took_the_signals_over_is_not_lost(app):
+    """worker.py's own handler only sets `stopping`; a SIGTERM that lands there while
+    RQ is still registering the worker (a supervisor stopping a worker it just started
+    did, in CI) must still stop it, rather than RQ waiting for jobs until killed."""
+    stopping = threading.Event()
+    stopping.set()
+    worker = build_worker(app, concurrency=1, stopping=stopping)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+
+    def waited_too_long(signum, frame):
+        raise TimeoutError("the worker went on waiting for jobs")
+
+    signal.signal(signal.SIGALRM, waited_too_long)
+    signal.setitimer(signal.ITIMER_REAL, 15)
+    try:
+        worker.work(burst=False, logging_level="WARNING")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert worker.stop_requested
 
 
 def test_a_memory_cap_below_a_fresh_worker_refuses_to_start(app, workers):

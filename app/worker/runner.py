@@ -125,9 +125,11 @@ class AppWorker(SimpleWorker):
         limits: Limits | None = None,
         grace: float = 25.0,
         concurrency: int = 1,
+        stopping: threading.Event | None = None,
         **kwargs,
     ) -> None:
         self.app = app
+        self.stopping = stopping
         self.limits = limits or Limits()
         self.grace = grace
         self.concurrency = max(int(concurrency), 1)
@@ -349,6 +351,15 @@ class AppWorker(SimpleWorker):
 
     # -- stopping -----------------------------------------------------------------
 
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()
+        # A SIGTERM or SIGINT that came before RQ took the handlers over (while it
+        # registered the worker) went to worker.py's handler, which only sets
+        # `stopping`: without this, RQ would wait for jobs until the next signal.
+        if self.stopping is not None and self.stopping.is_set():
+            self.signalled = True
+            self._stop_requested = True
+
     def request_stop(self, signum, frame) -> None:
         # RQ records a stop request only while busy; when idle it just raises out of the
         # loop. Remember it either way, so worker.py does not start working again.
@@ -482,6 +493,7 @@ def build_worker(
     limits: Limits | None = None,
     grace: float | None = None,
     concurrency: int | None = None,
+    stopping: threading.Event | None = None,
 ) -> AppWorker:
     # A connection of its own: RQ blocks on it for minutes waiting for jobs and sets its
     # read timeout to match, which must not leak into the app's short-timeout one.
@@ -496,4 +508,5 @@ def build_worker(
         limits=limits,
         grace=app.config["WORKER_SHUTDOWN_GRACE"] if grace is None else grace,
         concurrency=app.config["WORKER_CONCURRENCY"] if concurrency is None else concurrency,
+        stopping=stopping,
     )
