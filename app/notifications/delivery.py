@@ -66,13 +66,11 @@ def backoff(attempts: int) -> float:
     )
 
 
-def _write(statement, connection=None, **params) -> int:
-    """One UPDATE in autocommit: its lock is held inside the database's own step, never
-    across Python code (with many sending threads, a lock held while the GIL goes to
-    another thread is what stalls everyone). On `connection`, which must be in
-    autocommit, or else on one taken from the pool for it. Returns the rows changed."""
-    if connection is not None:
-        return connection.execute(statement, params).rowcount
+def _write(statement, **params) -> int:
+    """One UPDATE in autocommit, on a connection taken from the pool for it: its lock
+    is held inside the database's own step, never across Python code (with many
+    sending threads, a lock held while the GIL goes to another thread is what stalls
+    everyone). Returns the rows changed."""
     with autocommit() as connection:
         return connection.execute(statement, params).rowcount
 
@@ -91,12 +89,13 @@ _SENT = (
 )
 
 
-def _claim(notification_id: int, connection=None) -> bool:
+def _claim(notification_id: int, connection) -> bool:
     """The conditional UPDATE that makes this worker the row's only sender, for a
-    lease, committed as it runs (on `connection`, in autocommit, if given)."""
+    lease, committed as it runs: on the read's `connection`, in autocommit."""
     now = utcnow()
     lease = timedelta(seconds=current_app.config["NOTIFICATION_CLAIM_SECONDS"])
-    return _write(_CLAIM, connection, nid=notification_id, now=now, until=now + lease) == 1
+    params = {"nid": notification_id, "now": now, "until": now + lease}
+    return connection.execute(_CLAIM, params).rowcount == 1
 
 
 # Recording the outcome must outlast a busy database: a `sent` that is never written
